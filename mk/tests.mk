@@ -1,0 +1,43 @@
+# Allocator test programs (tests/alloc_*.c), each in three builds:
+#   build/tests/alloc_X      against libc, run with LD_PRELOAD=build/libhakmem.so
+#   build/tests/alloc_X.hk   hk_ API, linked with build/libhakmem.a
+#   build/tsan/alloc_X       hk_ API + allocator sources (all but src/override.c) under TSan
+# -fno-builtin keeps gcc from folding calls it thinks it understands (calloc'd memory read as 0,
+# malloc/free pairs removed), which would hide exactly what the tests look at.
+ALLOC_TESTS      := conformance stress crossthread churn fork large
+ALLOC_TSAN_TESTS := crossthread churn
+ALLOC_TEST_CFLAGS := -std=c11 -O1 -g -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Iinclude -fno-builtin
+ALLOC_TEST_HDRS  := tests/alloc_test.h include/hakmem.h
+
+ALLOC_PRELOAD_BINS := $(ALLOC_TESTS:%=$(BUILD)/tests/alloc_%)
+ALLOC_HK_BINS      := $(ALLOC_TESTS:%=$(BUILD)/tests/alloc_%.hk)
+ALLOC_TSAN_BINS    := $(ALLOC_TSAN_TESTS:%=$(BUILD)/tsan/alloc_%)
+TEST_BINS += $(ALLOC_PRELOAD_BINS) $(ALLOC_HK_BINS) $(ALLOC_TSAN_BINS)
+
+$(ALLOC_PRELOAD_BINS): $(BUILD)/tests/alloc_%: tests/alloc_%.c $(ALLOC_TEST_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ -lpthread -ldl
+
+$(ALLOC_HK_BINS): $(BUILD)/tests/alloc_%.hk: tests/alloc_%.c $(ALLOC_TEST_HDRS) $(BUILD)/libhakmem.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) -DHK_TEST_PREFIXED $< -o $@ $(BUILD)/libhakmem.a -lpthread -ldl
+
+# TSan needs the allocator itself instrumented (its atomics are what order cross-thread frees),
+# so its sources are compiled here again; src/override.c is left out so that TSan's own malloc
+# interceptors stay in charge of libc's allocations.
+ALLOC_TSAN_SRCS := $(filter-out src/override.c,$(wildcard src/*.c))
+ALLOC_TSAN_OBJS := $(ALLOC_TSAN_SRCS:src/%.c=$(BUILD)/tsan/obj/%.o)
+ALLOC_TSAN_FLAGS := -fsanitize=thread -Iinclude -D_GNU_SOURCE -std=c11 -O1 -g \
+                    -ftls-model=initial-exec
+
+$(BUILD)/tsan/obj/%.o: src/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TSAN_FLAGS) -Wall -Wextra $(WERROR) -c $< -o $@
+
+$(ALLOC_TSAN_BINS): $(BUILD)/tsan/alloc_%: tests/alloc_%.c $(ALLOC_TEST_HDRS) $(ALLOC_TSAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) $(ALLOC_TSAN_FLAGS) -DHK_TEST_PREFIXED $< $(ALLOC_TSAN_OBJS) \
+	    -o $@ -lpthread -ldl
+
+.PHONY: alloc-tests
+alloc-tests: $(ALLOC_PRELOAD_BINS)
