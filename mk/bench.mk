@@ -1,0 +1,23 @@
+# Benchmarks: the allocator workloads in bench/ (build/bench/*), the runner (`make bench`,
+# `make run`). Workloads are plain malloc/free programs and must never link hakmem: the runner
+# swaps allocators in with LD_PRELOAD. QUICK=1 selects the short mode; BENCH_ARGS passes flags.
+BENCH_PROGS := random_mixed patterns larson prodcons thread_scaling large realloc_growth soak
+BENCH_BINS  := $(addprefix $(BUILD)/bench/,$(BENCH_PROGS))
+BENCH_FLAGS := $(if $(filter 1,$(QUICK)),--quick) $(BENCH_ARGS)
+TEST_BINS   += $(BENCH_BINS)
+
+.PHONY: bench-progs
+bench-progs: $(BENCH_BINS)
+
+# Static pattern so this rule covers only our programs, not others' binaries in build/bench/.
+$(BENCH_BINS): $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(wildcard include/hakmem_spsc.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -o $@ $< -lpthread
+
+bench: all bench-progs
+	python3 scripts/bench.py $(BENCH_FLAGS)
+
+# The quick mode; its first table row is the headline workload, hakmem beside the system
+# allocator.
+run: all bench-progs
+	python3 scripts/bench.py --quick $(BENCH_ARGS)
