@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""bench.py: runs the bench/ workloads under hakmem and peer allocators (LD_PRELOAD) and reports
+median throughput, CV, ratio to hakmem, peak RSS and, with --callgrind, instructions per op.
+Standard library only; it never builds the allocator and never asserts on timing.
+
+Writes <out>/bench.csv (per workload and allocator), <out>/bench_runs.csv (every run),
+<out>/bench.md (the Markdown printed at the end) and <out>/bench.svg (via gnuplot if present).
+"""
+import argparse
+import csv
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+
+# name, library to preload (None: the system allocator), Debian package that provides it.
+ALLOCATORS = [
+    ("hakmem", os.path.join(ROOT, "build/libhakmem.so"), None),
+    ("system", None, None),
+    ("mimalloc", f"{LIBDIR}/libmimalloc.so.2", "libmimalloc2.0"),
+    ("jemalloc", f"{LIBDIR}/libjemalloc.so.2", "libjemalloc2"),
+    ("tcmalloc", f"{LIBDIR}/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
+]
+
+
+class Workload:
+    def __init__(self, name, prog, full, quick, cg, about, max_reps=None):
+        self.name, self.prog, self.about = name, prog, about
+        self.full, self.quick, self.cg = full.split(), quick.split(), cg.split()
+        self.max_reps = max_reps  # long runs (soak) get fewer repetitions
+
+
+# The first entry is the headline workload (DESIGN.md: random mixed 16-1024 B, ws 400).
+# Arguments: full mode, quick mode, callgrind (small: valgrind runs ~50x slower).
+WORKLOADS = [
+    Workload("random_mixed", "random_mixed", "--iters 20000000", "--iters 8000000",
+             "--iters 200000", "16-1024 B, ws 400"),
+    Workload("random_mixed_small", "random_mixed", "--min 16 --max 128 --iters 20000000",
+             "--min 16 --max 128 --iters 8000000", "--min 16 --max 128 --iters 200000",
+             "16-128 B, ws 400"),
+    Workload("random_mixed_medium", "random_mixed", "--min 1024 --max 8192 --iters 10000000",
+             "--min 1024 --max 8192 --iters 3000000", "--min 1024 --max 8192 --iters 100000",
+             "1-8 KiB, ws 400"),
+    Workload("random_mixed_ws100k", "random_mixed", "--ws 100000 --iters 10000000",
+             "--ws 100000 --iters 3000000", "--ws 100000 --iters 200000",
+             "16-1024 B, ws 100000"),
+    Workload("patterns", "patterns", "--rounds 200", "--rounds 80", "--rounds 3",
+             "LIFO/FIFO/random free, 16-1024 B"),
+    Workload("larson", "larson", "--threads 2 --steps 500000", "--threads 2 --steps 200000",
+             "--threads 2 --gens 4 --steps 10000", "cross-thread server sim, 2 threads"),
+    Workload("prodcons", "prodcons", "--pairs 1 --items 2000000", "--pairs 1 --items 800000",
+             "--pairs 1 --items 20000", "producer->consumer frees via hk_spsc"),
+    Workload("thread_scaling_1", "thread_scaling", "--threads 1 --iters 8000000",
+             "--threads 1 --iters 2000000", "--threads 1 --iters 100000", "1 thread"),
+    Workload("thread_scaling_2", "thread_scaling", "--threads 2 --iters 4000000",
+             "--threads 2 --iters 1000000", "--threads 2 --iters 50000", "2 threads"),
+    Workload("thread_scaling_4", "thread_scaling", "--threads 4 --iters 2000000",
+             "--threads 4 --iters 500000", "--threads 4 --iters 25000", "4 threads"),
+    Workload("thread_scaling_8", "thread_scaling", "--threads 8 --iters 1000000",
+             "--threads 8 --iters 250000", "--threads 8 --iters 12500", "8 threads"),
+    Workload("large", "large", "--iters 300", "--iters 80", "--iters 10",
+             "64 KiB-32 MiB, every page touched"),
+    Workload("realloc_growth", "realloc_growth", "--rounds 20", "--rounds 8", "--rounds 1",
+             "append-grown strings and arrays"),
+    Workload("soak", "soak", "--phases 6 --phase-seconds 2",
+             "--quick --phases 6 --phase-ops 400000 --hi 50000",
+             "--quick --phases 4 --phase-ops 20000 --hi 5000",
+             "ws 2000 <-> 100000 phases, RSS drift", max_reps=2),
+]
+
+RESULT_RE = re.compile(r"^result workload=\S+ (.*)$", re.M)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_result(text):
+    """Fields of the last `result` line as a dict, or None."""
+    found = RESULT_RE.findall(text)
+    if not found:
+        return None
+    return dict(kv.split("=", 1) for kv in found[-1].split() if "=" in kv)
+
+
+def child_env(lib):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if lib:
+        env["LD_PRELOAD"] = lib
+    return env
+
+
+LAUNCHER = os.path.join(ROOT, "build/bench/peak_rss")
+
+
+def run_measured(cmd, lib, timeout, env=None):
+    """Runs cmd with lib preloaded; returns (rc, stdout, stderr, peak RSS in KiB).
+    Linux carries a process's RSS high-water mark across exec, so a child forked from python
+    would report python's own ~14 MiB as its peak: build/bench/peak_rss forks the workload from a
+    small process and reports the workload's ru_maxrss from wait4. Without the launcher, a direct
+    os.wait4 is used and the figure includes that baseline."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_file = os.path.join(tmp, "rss")
+        if env is None and os.access(LAUNCHER, os.X_OK):
+            full = [LAUNCHER, "--out", rss_file, "--preload", lib or "", "--"] + cmd
+            env = child_env(None)  # the launcher itself runs on the system allocator
+        else:
+            full, env = cmd, env or child_env(lib)
+        errf = open(os.path.join(tmp, "stderr"), "w+b")
+        # A session of its own, so a timeout kills the launcher and the workload together.
+        p = subprocess.Popen(full, env=env, stdout=subprocess.PIPE, stderr=errf, cwd=ROOT,
+                             start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(p.pid, 9))
+        timer.start()
+        try:
+            out = p.stdout.read()
+            p.stdout.close()
+            _, status, ru = os.wait4(p.pid, 0)
+        finally:
+            timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)  # tells Popen the child is reaped
+        rss = ru.ru_maxrss
+        if full is not cmd:
+            try:
+                rss = int(open(rss_file).read().split("=")[1])
+            except (OSError, IndexError, ValueError):
+                rss = None
+        errf.seek(0)
+        err = errf.read()
+        errf.close()
+    rc = p.returncode if p.returncode >= 0 else 128 - p.returncode
+    return rc, out.decode(errors="replace"), err.decode(errors="replace"), rss
+
+
+def resolve_allocators(names):
+    """Returns (usable [(name, lib)], skipped [(name, why)])."""
+    table = {a[0]: a for a in ALLOCATORS}
+    usable, skipped = [], []
+    for name in names:
+        _, lib, pkg = table[name]
+        if lib and not os.path.exists(lib) and pkg and os.geteuid() == 0:
+            log(f"{name}: {lib} missing, trying apt-get install -y {pkg}")
+            subprocess.run(["apt-get", "install", "-y", "-qq", pkg], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if lib and not os.path.exists(lib):
+            why = "not built (run make)" if name == "hakmem" else f"{lib} not installed"
+            if pkg:
+                why += f" (Debian package {pkg})"
+            skipped.append((name, why))
+            continue
+        usable.append((name, lib))
+    return usable, skipped
+
+
+def select_workloads(only):
+    if not only:
+        return list(WORKLOADS)
+    picked = []
+    for tok in only.split(","):
+        hits = [w for w in WORKLOADS if tok in (w.name, w.prog)]
+        if not hits:
+            sys.exit(f"bench.py: unknown workload '{tok}'; known: "
+                     + ", ".join(w.name for w in WORKLOADS))
+        picked += [w for w in hits if w not in picked]
+    return [w for w in WORKLOADS if w in picked]
+
+
+def fmt_rate(x):
+    if x is None:
+        return "-"
+    if x >= 1e6:
+        return f"{x / 1e6:.1f} M"
+    if x >= 1e4:
+        return f"{x / 1e3:.0f} k"
+    return f"{x:.0f}"
+
+
+def fmt_mib(kb):
+    return "-" if kb is None else f"{kb / 1024:.1f}"
+
+
+def callgrind_ir(cmd, lib, outdir, timeout):
+    """Total instructions (Ir) of one run under callgrind and the ops it reported."""
+    cg_out = os.path.join(outdir, "callgrind.out")
+    if os.path.exists(cg_out):
+        os.remove(cg_out)
+    # The preload goes in the environment: valgrind hands LD_PRELOAD on to the client, and with
+    # --trace-children=no only the workload process itself is measured.
+    vg = ["valgrind", "--tool=callgrind", "--trace-children=no", f"--callgrind-out-file={cg_out}"]
+    rc, out, err, _ = run_measured(vg + cmd, lib, timeout, env=child_env(lib))
+    res = parse_result(out)
+    if rc != 0 or not res or res.get("checks") != "ok" or not os.path.exists(cg_out):
+        return None
+    total = None
+    with open(cg_out) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                total = int(line.split()[1])
+    return total / int(res["ops"]) if total and int(res.get("ops", 0)) else None
+
+
+def spsc_bench(timeout):
+    """Runs the SPSC channel's own benchmark when mk/spsc.mk provides the target. Not an allocator
+    workload: its output (its own table) is passed through as is."""
+    mk = os.path.join(ROOT, "mk/spsc.mk")
+    if not os.path.exists(mk) or "spsc-bench" not in open(mk).read():
+        return None
+    log("spsc-bench: building (make spsc-bench)")
+    b = subprocess.run(["make", "-s", "spsc-bench"], cwd=ROOT, capture_output=True, text=True)
+    exe = os.path.join(ROOT, "build/bench/spsc_bench")
+    if b.returncode != 0 or not os.path.exists(exe):
+        return f"(make spsc-bench failed)\n{b.stderr[-2000:]}"
+    log("spsc-bench: running build/bench/spsc_bench")
+    rc, out, err, _ = run_measured([exe], None, timeout)
+    return out + (f"\n(spsc_bench exited {rc})\n{err[-2000:]}" if rc != 0 else "")
+
+
+def write_chart(outdir, workloads, allocs, summary, ref):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        log("gnuplot not installed: skipping the chart (bench.svg)")
+        return None
+    names = [a for a, _ in allocs]
+
+    def dat(path, value):
+        with open(path, "w") as f:
+            f.write("workload " + " ".join(names) + "\n")
+            for w in workloads:
+                vals = [value(summary.get((w.name, a))) for a in names]
+                f.write(w.name + " " + " ".join("?" if v is None else f"{v:.4g}" for v in vals)
+                        + "\n")
+
+    ratio_dat, rss_dat = os.path.join(outdir, "bench_ratio.dat"), os.path.join(outdir, "bench_rss.dat")
+    dat(ratio_dat, lambda s: s and s["ratio"])
+    dat(rss_dat, lambda s: s and s["rss_kb"] and s["rss_kb"] / 1024)
+    cols = ", ".join(f"'{{f}}' using {i + 2}{':xtic(1)' if i == 0 else ''} title '{n}'"
+                     for i, n in enumerate(names))
+    svg = os.path.join(outdir, "bench.svg")
+    script = f"""
+set terminal svg size 1200,900 dynamic enhanced font 'sans,10'
+set output '{svg}'
+set datafile missing '?'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key outside right top
+set xtics rotate by -35 noenhanced
+set multiplot layout 2,1
+set title 'Throughput relative to {ref} (median; above 1 = faster than {ref})'
+set ylabel 'ops/s / {ref} ops/s'
+set yrange [0:*]
+set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5
+plot {cols.replace('{f}', ratio_dat)}
+unset arrow 1
+set title 'Peak RSS (MiB, log scale)'
+set ylabel 'MiB'
+set logscale y
+set yrange [*:*]
+plot {cols.replace('{f}', rss_dat)}
+unset multiplot
+"""
+    r = subprocess.run([gp], input=script, capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"gnuplot failed, no chart: {r.stderr.strip()[:300]}")
+        return None
+    return svg
+
+
+def markdown(args, workloads, allocs, skipped, summary, ref, with_cg, argv):
+    names = [a for a, _ in allocs]
+    lines = []
+    mode = "quick" if args.quick else "full"
+    lines.append(f"Command: `python3 scripts/bench.py {' '.join(argv)}` ({mode} mode, "
+                 f"{args.reps} reps per allocator, interleaved; {os.cpu_count()} CPUs; "
+                 f"{time.strftime('%Y-%m-%d')})")
+    lines.append("")
+    head = summary_headline(workloads, allocs, summary)
+    if head:
+        lines += [head, ""]
+    lines.append(f"Throughput: median ops/s (ratio to {ref}; CV across reps)")
+    lines.append("")
+    lines.append("| workload | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    for w in workloads:
+        cells = []
+        for a in names:
+            s = summary.get((w.name, a))
+            if not s:
+                cells.append("-")
+            elif s["status"] != "ok":
+                cells.append("FAIL")
+            else:
+                cells.append(f"{fmt_rate(s['median'])} ({s['ratio']:.2f}x; {s['cv']:.1f}%)"
+                             if s["ratio"] is not None else
+                             f"{fmt_rate(s['median'])} ({s['cv']:.1f}%)")
+        lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Peak RSS (MiB, largest ru_maxrss over the reps)")
+    lines.append("")
+    lines.append("| workload | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    for w in workloads:
+        cells = [fmt_mib((summary.get((w.name, a)) or {}).get("rss_kb")) for a in names]
+        lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
+    if with_cg:
+        lines.append("")
+        lines.append("Instructions per op (callgrind, whole process incl. the workload's own "
+                     "loop and checks)")
+        lines.append("")
+        lines.append("| workload | " + " | ".join(names) + " |")
+        lines.append("|---|" + "---:|" * len(names))
+        for w in workloads:
+            cells = []
+            for a in names:
+                ir = (summary.get((w.name, a)) or {}).get("ir_per_op")
+                cells.append("-" if ir is None else f"{ir:.0f}")
+            lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
+    if skipped:
+        lines.append("")
+        lines.append("Skipped: " + "; ".join(f"{n} ({why})" for n, why in skipped))
+    return "\n".join(lines) + "\n"
+
+
+def summary_headline(workloads, allocs, summary):
+    """The headline workload, hakmem and the system allocator side by side."""
+    if not workloads or workloads[0].name != "random_mixed":
+        return None
+    parts = []
+    for a, _ in allocs:
+        if a not in ("hakmem", "system"):
+            continue
+        s = summary.get(("random_mixed", a))
+        if s and s["status"] == "ok":
+            parts.append(f"{a} {fmt_rate(s['median'])}ops/s, peak RSS {fmt_mib(s['rss_kb'])} MiB")
+        elif s:
+            parts.append(f"{a} FAILED")
+    if not parts:
+        return None
+    return "**Headline** (random_mixed 16-1024 B, ws 400): " + " | ".join(parts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short runs (under 3 minutes in all)")
+    ap.add_argument("--only", help="comma-separated workload or program names (see --list)")
+    ap.add_argument("--allocators", default=",".join(a[0] for a in ALLOCATORS),
+                    help="comma-separated, from: " + ",".join(a[0] for a in ALLOCATORS))
+    ap.add_argument("--reps", type=int, help="runs per workload and allocator "
+                    "(default 5; soak at most 2)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also measure instructions per op with valgrind --tool=callgrind")
+    ap.add_argument("--out", default=os.path.join(ROOT, "results"), help="output directory")
+    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build/bench"))
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per run")
+    ap.add_argument("--no-spsc", action="store_true",
+                    help="full mode: do not run the SPSC channel benchmark")
+    ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    args = ap.parse_args()
+    argv = sys.argv[1:]
+
+    if args.list:
+        for w in WORKLOADS:
+            print(f"{w.name:22} {w.about}\n{'':22} full:  {w.prog} {' '.join(w.full)}\n"
+                  f"{'':22} quick: {w.prog} {' '.join(w.quick)}")
+        return 0
+    if args.reps is None:
+        args.reps = 5
+    workloads = select_workloads(args.only)
+    known = [a[0] for a in ALLOCATORS]
+    wanted = [a for a in args.allocators.split(",") if a]
+    for a in wanted:
+        if a not in known:
+            sys.exit(f"bench.py: unknown allocator '{a}'; known: {', '.join(known)}")
+    allocs, skipped = resolve_allocators(wanted)
+    for n, why in skipped:
+        log(f"skipping allocator {n}: {why}")
+    if not allocs:
+        sys.exit("bench.py: no allocator left to run")
+    for w in workloads:
+        exe = os.path.join(args.bin_dir, w.prog)
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"bench.py: {exe} missing; run 'make bench-progs'")
+    if args.callgrind and not shutil.which("valgrind"):
+        sys.exit("bench.py: --callgrind needs valgrind")
+    os.makedirs(args.out, exist_ok=True)
+    ref = "hakmem" if any(a == "hakmem" for a, _ in allocs) else allocs[0][0]
+
+    runs = []  # (workload, allocator, rep, rc, ops_per_s, maxrss_kb, checks)
+    total = sum(min(args.reps, w.max_reps or args.reps) for w in workloads) * len(allocs)
+    done, t_start = 0, time.time()
+    for w in workloads:
+        reps = min(args.reps, w.max_reps or args.reps)
+        cmd = [os.path.join(args.bin_dir, w.prog)] + (w.quick if args.quick else w.full)
+        for rep in range(reps):
+            # Rotate the order each rep so no allocator always runs first (warm caches, turbo).
+            order = allocs[rep % len(allocs):] + allocs[:rep % len(allocs)]
+            for name, lib in order:
+                done += 1
+                rc, out, err, rss = run_measured(cmd, lib, args.timeout)
+                res = parse_result(out) or {}
+                ok = rc == 0 and res.get("checks") == "ok" and "ops_per_s" in res
+                rate = float(res["ops_per_s"]) if ok else None
+                runs.append((w.name, name, rep, rc, rate, rss, res.get("checks", "none")))
+                state = f"{fmt_rate(rate)}ops/s  {fmt_mib(rss)} MiB" if ok else \
+                    f"FAILED (exit {rc}) {err.strip()[-200:]}"
+                log(f"[{done}/{total} {time.time() - t_start:5.0f}s] {w.name:20} {name:9} "
+                    f"rep {rep + 1}/{reps}: {state}")
+
+    summary = {}
+    for w in workloads:
+        for name, _ in allocs:
+            mine = [r for r in runs if r[0] == w.name and r[1] == name]
+            rates = [r[4] for r in mine if r[4] is not None]
+            ok = len(rates) == len(mine) and rates
+            med = statistics.median(rates) if rates else None
+            cv = (statistics.stdev(rates) / statistics.mean(rates) * 100
+                  if len(rates) > 1 else 0.0)
+            summary[(w.name, name)] = {
+                "status": "ok" if ok else "fail", "median": med, "cv": cv,
+                "rss_kb": max((r[5] for r in mine if r[5] is not None), default=None), "runs": len(mine),
+                "ok_runs": len(rates), "ratio": None, "ir_per_op": None}
+        base = summary.get((w.name, ref))
+        for name, _ in allocs:
+            s = summary[(w.name, name)]
+            if base and base["median"] and s["median"]:
+                s["ratio"] = s["median"] / base["median"]
+
+    if args.callgrind:
+        for w in workloads:
+            cmd = [os.path.join(args.bin_dir, w.prog)] + w.cg
+            for name, lib in allocs:
+                log(f"callgrind: {w.name} {name}")
+                summary[(w.name, name)]["ir_per_op"] = callgrind_ir(cmd, lib, args.out,
+                                                                    args.timeout)
+
+    with open(os.path.join(args.out, "bench.csv"), "w", newline="") as f:
+        cw = csv.writer(f)
+        cw.writerow(["workload", "allocator", "runs", "ok_runs", "median_ops_per_s", "cv_pct",
+                     f"ratio_vs_{ref}", "peak_rss_kb", "ir_per_op", "status"])
+        for w in workloads:
+            for name, _ in allocs:
+                s = summary[(w.name, name)]
+                cw.writerow([w.name, name, s["runs"], s["ok_runs"],
+                             "" if s["median"] is None else f"{s['median']:.0f}",
+                             f"{s['cv']:.2f}", "" if s["ratio"] is None else f"{s['ratio']:.4f}",
+                             s["rss_kb"], "" if s["ir_per_op"] is None else f"{s['ir_per_op']:.1f}",
+                             s["status"]])
+    with open(os.path.join(args.out, "bench_runs.csv"), "w", newline="") as f:
+        cw = csv.writer(f)
+        cw.writerow(["workload", "allocator", "rep", "exit", "ops_per_s", "maxrss_kb", "checks"])
+        cw.writerows(runs)
+
+    md = markdown(args, workloads, allocs, skipped, summary, ref, args.callgrind, argv)
+    if not args.quick and not args.no_spsc and not args.only:
+        spsc = spsc_bench(args.timeout)
+        if spsc:
+            md += "\nSPSC channel benchmark (`build/bench/spsc_bench`, not an allocator " \
+                  "workload):\n\n```\n" + spsc.rstrip() + "\n```\n"
+    with open(os.path.join(args.out, "bench.md"), "w") as f:
+        f.write(md)
+    svg = write_chart(args.out, workloads, allocs, summary, ref)
+    print(md, end="")
+    log(f"wrote {args.out}/bench.csv, bench_runs.csv, bench.md" + (", bench.svg" if svg else "")
+        + f" in {time.time() - t_start:.0f}s")
+    if skipped:
+        log("skipped allocators: " + ", ".join(n for n, _ in skipped))
+    failed = [k for k, s in summary.items() if s["status"] != "ok"]
+    if failed:
+        log("FAILED: " + ", ".join(f"{w}/{a}" for w, a in failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
