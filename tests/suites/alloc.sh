@@ -1,0 +1,33 @@
+# Allocator tests (tests/alloc_*.c, built by mk/tests.mk): each program in its preload build
+# (libc binary + LD_PRELOAD=$HK_LIB), its linked hk_ build (.hk) and, for the multi-threaded
+# ones, under TSan. Sourced by tests/run_all.sh, which provides t / t_slow and HK_LIB.
+
+for prog in conformance stress crossthread churn fork large; do
+    t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
+    t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
+done
+
+# Foreign frees with the allocator reporting them (HAKMEM_VERBOSE=1) must be just as harmless.
+t alloc_conformance/preload-verbose env HAKMEM_VERBOSE=1 LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_conformance
+
+# A different seed each run widens coverage over time; the seed is in the log for replay.
+t alloc_stress/preload-seed env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
+    --seed "$(( (RANDOM << 15) | RANDOM ))" --iters 1000000
+t_slow alloc_stress/preload-long env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
+    --iters 40000000 --slots 20000
+t_slow alloc_stress/hk-long build/tests/alloc_stress.hk --iters 40000000 --seed 99
+
+# TSan: a report exits 66. Some kernels' mmap layout makes TSan abort at start ("unexpected
+# memory mapping"); then the run is repeated without address randomisation.
+# (timeout runs the command, so this is a bash -c script rather than a shell function.)
+tsan_run='export TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}"
+    out=$("$@" 2>&1); rc=$?
+    if [ $rc -ne 0 ] && grep -q "unexpected memory mapping" <<<"$out"; then
+        echo "(TSan could not map its shadow; rerunning under setarch -R)"
+        exec setarch "$(uname -m)" -R "$@"
+    fi
+    printf "%s\n" "$out"; exit $rc'
+for prog in crossthread churn; do
+    t "alloc_$prog/tsan" bash -c "$tsan_run" tsan_run "build/tsan/alloc_$prog"
+done
