@@ -1,0 +1,124 @@
+/* Allocation entry points of the hk_ API: malloc's slow path, calloc, realloc and the
+ * aligned allocations. Pointers are always 16-byte aligned; failures return NULL with
+ * errno = ENOMEM (EINVAL for a bad alignment), never abort. */
+#include <errno.h>
+#include <string.h>
+
+#include "fastpath.h"
+
+static heap_t *heap_get(void) {
+    heap_t *h = hk_heap_tls;
+    return h != &hk_heap_empty ? h : heap_init_thread();
+}
+
+static void *alloc_from_class(heap_t *h, size_t cls) {
+    page_t *pg = h->queues[cls].first;
+    if (pg == NULL || pg->free == NULL) {
+        pg = page_find(h, cls);
+        if (pg == NULL) return NULL;
+    }
+    block_t *b = pg->free;
+    pg->free = b->next;
+    pg->used++;
+#ifdef HAKMEM_BUILD_STATS
+    h->st_alloc[cls]++;
+#endif
+    return b;
+}
+
+HK_NOINLINE void *hk_malloc_generic(heap_t *h, size_t size) {
+    if (unlikely(h == &hk_heap_empty)) {
+        h = heap_init_thread();
+        if (h == NULL) goto oom;
+    }
+    void *p;
+    if (size <= MEDIUM_MAX) p = alloc_from_class(h, hk_size_class(size));
+    else {
+        p = large_alloc(h, size, 0, 0);
+#ifdef HAKMEM_BUILD_STATS
+        if (p) h->st_alloc[size <= LARGE_MAX ? LARGE_CLASS : LARGE_CLASS + 1]++;
+#endif
+    }
+    if (p) return p;
+oom:
+    errno = ENOMEM;
+    return NULL;
+}
+
+HK_API void *hk_malloc(size_t size) { return hk_malloc_inline(size); }
+
+HK_API void *hk_calloc(size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total <= MEDIUM_MAX) {
+        void *p = hk_malloc_inline(total);
+        if (p) memset(p, 0, total);
+        return p;
+    }
+    heap_t *h = heap_get();
+    void *p = h ? large_alloc(h, total, 0, 1) : NULL;
+    if (!p) errno = ENOMEM;
+    return p;
+}
+
+/* Aligned allocation: for alignments up to a slice, a size class whose block size is a
+ * multiple of the alignment gives aligned blocks (pages start slice-aligned); beyond
+ * that, large runs and huge mappings are placed at the alignment. */
+void *hk_alloc_aligned(size_t align, size_t size) {
+    if (align <= 16) return hk_malloc_inline(size);
+    if (size == 0) size = 1;
+    heap_t *h = heap_get();
+    void *p = NULL;
+    if (h == NULL) goto oom;
+    if (align <= SLICE_SIZE && size <= MEDIUM_MAX) {
+        for (size_t cls = hk_size_class(size < align ? align : size); cls < CLASS_COUNT; cls++)
+            if (hk_class_size[cls] % align == 0) return (p = alloc_from_class(h, cls)) ? p : (errno = ENOMEM, NULL);
+    }
+    p = large_alloc(h, size, align, 0);
+    if (p) return p;
+oom:
+    errno = ENOMEM;
+    return NULL;
+}
+
+HK_API void *hk_aligned_alloc(size_t align, size_t size) {
+    if (align == 0 || (align & (align - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return hk_alloc_aligned(align, size);
+}
+
+HK_API int hk_posix_memalign(void **out, size_t align, size_t size) {
+    if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
+    int saved = errno;
+    void *p = hk_alloc_aligned(align, size);
+    errno = saved;
+    if (p == NULL) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+HK_API void *hk_realloc(void *p, size_t size) {
+    if (p == NULL) return hk_malloc_inline(size);
+    if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
+        hk_free_inline(p);
+        return NULL;
+    }
+    size_t old = hk_usable_size(p);
+    if (old == 0) {
+        hk_free_not_ours(p, "realloc");
+        errno = EINVAL;
+        return NULL;
+    }
+    /* Keep the block when the new size fits and would not waste more than half of it. */
+    if (size <= old && size >= old / 2) return p;
+    void *q = hk_malloc_inline(size);
+    if (q == NULL) return NULL;
+    memcpy(q, p, size < old ? size : old);
+    hk_free_inline(p);
+    return q;
+}

@@ -1,0 +1,48 @@
+/* The malloc and free fast paths, inlined into both the hk_ API and the libc override.
+ * Budget: a TLS load, a table index, a list pop or push, a counter; no locks, no atomics
+ * read-modify-write, no calls. Anything else belongs in the noinline slow paths. */
+#ifndef HAKMEM_FASTPATH_H
+#define HAKMEM_FASTPATH_H
+
+#include "internal.h"
+
+static inline void *hk_malloc_inline(size_t size) {
+    heap_t *h = hk_heap_tls;
+    if (likely(size <= SMALL_MAX)) {
+        page_t *pg = h->direct[(size + 15) >> 4];
+        block_t *b = pg->free;
+        if (likely(b != NULL)) {
+            pg->free = b->next;
+            pg->used++;
+#ifdef HAKMEM_BUILD_STATS
+            h->st_alloc[pg->class_idx]++;
+#endif
+            return b;
+        }
+    }
+    return hk_malloc_generic(h, size);
+}
+
+static inline void hk_free_inline(void *p) {
+    segment_t *seg = hk_segment_of(p); /* NULL and foreign pointers fail here */
+    if (unlikely(seg == NULL)) {
+        hk_free_not_ours(p, "free");
+        return;
+    }
+    page_t *pg = hk_page_of(seg, p);
+    if (likely(atomic_load_explicit(&seg->thread_id, memory_order_relaxed) == hk_thread_self())) {
+        block_t *b = (block_t *)p;
+        b->next = pg->local_free;
+        pg->local_free = b;
+#ifdef HAKMEM_BUILD_STATS
+        hk_heap_tls->st_free[pg->class_idx]++;
+#endif
+        if (unlikely(--pg->used == 0 ||
+                     atomic_load_explicit(&pg->in_full, memory_order_relaxed)))
+            page_free_slow(hk_heap_tls, pg);
+        return;
+    }
+    hk_free_slow(seg, pg, p);
+}
+
+#endif

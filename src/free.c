@@ -1,0 +1,56 @@
+/* Free entry points of the hk_ API and the free slow path: cross-thread frees (a lock-free
+ * push onto the owning page), huge blocks, and pointers that are not ours, which are
+ * reported (HAKMEM_VERBOSE) and otherwise ignored, never written through. */
+#include <stdlib.h>
+
+#include "fastpath.h"
+
+HK_API void hk_free(void *p) { hk_free_inline(p); }
+
+/* C23 free_sized: the size is only a hint here; the page knows the block size. */
+HK_API void hk_free_sized(void *p, size_t size) {
+    (void)size;
+    hk_free_inline(p);
+}
+
+HK_COLD void hk_free_not_ours(void *p, const char *what) {
+    if (p == NULL) return;
+    atomic_fetch_add_explicit(&hk_counters.bad_frees, 1, memory_order_relaxed);
+    if (hk_opt.verbose) hk_message("%s(%p): not a live hakmem block; ignored", what, p);
+    if (hk_opt.abort_on_bad_free) abort();
+}
+
+HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
+    if (seg->kind != SEG_NORMAL) {
+        huge_free(seg, p);
+        return;
+    }
+    if (unlikely(pg->reserved == 0 ||
+                 ((uintptr_t)p - (uintptr_t)pg->start) % pg->block_size != 0)) {
+        hk_free_not_ours(p, "free of a pointer inside a segment but not at a live block");
+        return;
+    }
+    atomic_fetch_add_explicit(&hk_counters.remote_frees, 1, memory_order_relaxed);
+    block_t *b = (block_t *)p;
+    block_t *head = atomic_load_explicit(&pg->remote_free, memory_order_relaxed);
+    do {
+        b->next = head;
+    } while (!atomic_compare_exchange_weak(&pg->remote_free, &head, b));
+    /* A full page is not on the owner's queue: tell the owner to look (see page_to_full). */
+    if (atomic_load(&pg->in_full)) {
+        heap_t *owner = atomic_load(&seg->heap);
+        if (owner) atomic_fetch_or(&owner->remote_hint, 1ull << pg->class_idx);
+    }
+}
+
+HK_API size_t hk_usable_size(const void *p) {
+    segment_t *seg = hk_segment_of(p);
+    if (seg == NULL) return 0;
+    if (seg->kind == SEG_HUGE)
+        return (const uint8_t *)p == (uint8_t *)seg + seg->huge_off ? huge_usable(seg) : 0;
+    if (seg->kind != SEG_NORMAL) return 0;
+    page_t *pg = hk_page_of(seg, p);
+    return pg->reserved ? pg->block_size : 0;
+}
+
+HK_API int hk_owns(const void *p) { return hk_usable_size(p) != 0; }

@@ -1,0 +1,128 @@
+/* Thread heaps: creation on a thread's first allocation, the registry of live heaps,
+ * the pool that recycles heap structures (they are never unmapped, so a stale pointer
+ * to one is always safe to read), and the thread-exit hand-off of a heap's segments. */
+#include <pthread.h>
+#include <string.h>
+
+#include "internal.h"
+
+__thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
+page_t hk_page_empty;
+/* A thread that never allocated points here: every lookup misses into the slow path. */
+heap_t hk_heap_empty = {.direct = {[0 ... DIRECT_COUNT - 1] = &hk_page_empty}};
+
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static heap_t *heaps_live, *heaps_pool;
+static uint8_t *meta_cursor, *meta_end;
+static pthread_key_t heap_key;
+static int heap_key_ready;
+#ifdef HAKMEM_BUILD_STATS
+static uint64_t dead_alloc[CLASS_COUNT + 2], dead_free[CLASS_COUNT + 2];
+#endif
+
+#define META_CHUNK ((size_t)64 << 10)
+
+static heap_t *heap_carve(void) {
+    size_t size = (sizeof(heap_t) + 63) & ~(size_t)63;
+    if (meta_cursor == NULL || meta_cursor + size > meta_end) {
+        meta_cursor = os_map(META_CHUNK);
+        if (!meta_cursor) return NULL;
+        meta_end = meta_cursor + META_CHUNK;
+    }
+    heap_t *h = (heap_t *)meta_cursor;
+    meta_cursor += size;
+    return h;
+}
+
+static void heap_thread_exit(void *arg) {
+    heap_t *h = arg;
+    if (h == NULL || h == &hk_heap_empty) return;
+    seg_abandon_all(h);
+    pthread_mutex_lock(&heaps_lock);
+#ifdef HAKMEM_BUILD_STATS
+    for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
+        dead_alloc[c] += h->st_alloc[c];
+        dead_free[c] += h->st_free[c];
+    }
+#endif
+    for (heap_t **pp = &heaps_live; *pp; pp = &(*pp)->next_all) {
+        if (*pp == h) {
+            *pp = h->next_all;
+            break;
+        }
+    }
+    h->next_all = heaps_pool;
+    heaps_pool = h;
+    pthread_mutex_unlock(&heaps_lock);
+    hk_heap_tls = &hk_heap_empty;
+}
+
+void heap_process_init(void) {
+    if (pthread_key_create(&heap_key, heap_thread_exit) == 0) heap_key_ready = 1;
+}
+
+heap_t *heap_init_thread(void) {
+    hk_process_init();
+    pthread_mutex_lock(&heaps_lock);
+    heap_t *h = heaps_pool;
+    if (h) heaps_pool = h->next_all;
+    else h = heap_carve();
+    if (h) {
+        memset(h, 0, sizeof *h);
+        for (size_t i = 0; i < DIRECT_COUNT; i++) h->direct[i] = &hk_page_empty;
+        h->thread_id = hk_thread_self();
+        h->next_all = heaps_live;
+        heaps_live = h;
+    }
+    pthread_mutex_unlock(&heaps_lock);
+    if (!h) return NULL;
+    hk_heap_tls = h;
+    if (heap_key_ready) pthread_setspecific(heap_key, h);
+    return h;
+}
+
+void heap_lock_all(void) { pthread_mutex_lock(&heaps_lock); }
+void heap_unlock_all(void) { pthread_mutex_unlock(&heaps_lock); }
+
+/* In a fork child only the forking thread survives. The other heaps may have been caught
+ * mid-operation, so their segments are never reused: they are marked with an owner id no
+ * thread has, which sends every free into them down the remote path. */
+void heap_after_fork_child(void) {
+    heap_t *self = hk_heap_tls, *next;
+    heap_t *h = heaps_live;
+    heaps_live = NULL;
+    for (; h; h = next) {
+        next = h->next_all;
+        if (h == self) {
+            h->next_all = heaps_live;
+            heaps_live = h;
+            continue;
+        }
+        for (segment_t *seg = h->segments; seg; seg = seg->next) {
+            atomic_store(&seg->thread_id, 1);
+            atomic_store(&seg->heap, NULL);
+        }
+        h->segments = NULL;
+        h->next_all = heaps_pool;
+        heaps_pool = h;
+    }
+}
+
+void heap_stats_merge(uint64_t *allocs, uint64_t *frees) {
+#ifdef HAKMEM_BUILD_STATS
+    pthread_mutex_lock(&heaps_lock);
+    for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
+        allocs[c] = dead_alloc[c];
+        frees[c] = dead_free[c];
+    }
+    for (heap_t *h = heaps_live; h; h = h->next_all)
+        for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
+            allocs[c] += h->st_alloc[c];
+            frees[c] += h->st_free[c];
+        }
+    pthread_mutex_unlock(&heaps_lock);
+#else
+    (void)allocs;
+    (void)frees;
+#endif
+}

@@ -1,0 +1,209 @@
+/* hakmem internals: the types every module shares (segment, page, heap), the size-class
+ * geometry, and the few inline helpers the fast paths need. Nothing here allocates or
+ * takes a lock; slow-path functions are declared here and defined in their own module. */
+#ifndef HAKMEM_INTERNAL_H
+#define HAKMEM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hakmem.h"
+
+#define HK_API __attribute__((visibility("default")))
+#define HK_NOINLINE __attribute__((noinline))
+#define HK_COLD __attribute__((cold, noinline))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Geometry. Segments are SEG_SIZE-aligned, so any block finds its segment by masking.
+ * A segment is cut into 64 slices of 64 KiB; slice 0 holds the segment header. */
+#define SEG_SHIFT 22
+#define SEG_SIZE ((size_t)1 << SEG_SHIFT)
+#define SEG_MASK (SEG_SIZE - 1)
+#define SLICE_SHIFT 16
+#define SLICE_SIZE ((size_t)1 << SLICE_SHIFT)
+#define SLICES_PER_SEG (SEG_SIZE / SLICE_SIZE)
+/* Addresses below 2^47 (user space with 4-level paging) are the only ones we map. */
+#define SEG_MAP_COUNT ((size_t)1 << (47 - SEG_SHIFT))
+
+/* Size classes: 16-byte steps to 256 B, then 8 per doubling to 1 KiB (waste <= 12.5 %),
+ * then 4 per doubling to MEDIUM_MAX. Above that: large (slice runs) and huge (own mapping). */
+#define SMALL_MAX 1024
+#define SMALL_CLASSES 32
+#define MEDIUM_MAX ((size_t)128 << 10)
+#define CLASS_COUNT 60
+#define LARGE_CLASS CLASS_COUNT /* pseudo-class of one-block slice runs */
+#define LARGE_MAX (SEG_SIZE / 2)
+#define DIRECT_COUNT (SMALL_MAX / 16 + 1)
+
+typedef struct block_s {
+    struct block_s *next;
+} block_t;
+
+struct heap_s;
+
+/* One page: a run of slices holding blocks of one class. The owner thread uses `free`
+ * (malloc pops) and `local_free` (free pushes); other threads push on `remote_free`. */
+typedef struct page_s {
+    block_t *free;
+    block_t *local_free;
+    uint32_t used;           /* blocks handed out and not yet returned to free/local_free */
+    _Atomic uint8_t in_full; /* on the heap's full list; read by remote freers */
+    uint8_t class_idx;
+    uint8_t is_zero;       /* large pages: memory known to be zero */
+    uint8_t pad;
+    uint32_t slice_offset; /* bytes back from this slice entry to its page's head entry */
+    uint32_t block_size;
+    uint32_t capacity; /* blocks carved into lists so far (lazy extension) */
+    uint32_t reserved; /* blocks that fit; 0 for a free slice */
+    uint16_t slice_count;
+    _Atomic(block_t *) remote_free;
+    uint8_t *start;
+    struct page_s *next, *prev; /* heap queue or full list */
+} page_t;
+
+enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
+
+typedef struct segment_s {
+    page_t slices[SLICES_PER_SEG + 1]; /* the extra entry serves huge blocks at offset SEG_SIZE */
+    _Atomic uintptr_t thread_id;       /* owner, 0 when abandoned or huge */
+    _Atomic(struct heap_s *) heap;     /* owner heap, NULL when abandoned */
+    uint64_t free_mask;                /* slices not in a page */
+    uint64_t dirty_mask;               /* free slices that may still be resident */
+    uint32_t kind;
+    size_t map_size; /* huge: bytes mapped from the segment start */
+    size_t huge_off; /* huge: offset of the block */
+    uint64_t cached_at_ns;
+    struct segment_s *next, *prev;
+} segment_t;
+
+typedef struct page_queue_s {
+    page_t *first, *last;
+} page_queue_t;
+
+typedef struct heap_s {
+    page_t *direct[DIRECT_COUNT]; /* (size+15)/16 -> page to pop from, for sizes <= SMALL_MAX */
+    uintptr_t thread_id;
+    page_queue_t queues[CLASS_COUNT];   /* pages with free blocks; first is current */
+    page_queue_t full[CLASS_COUNT + 1]; /* pages without; plus all large pages */
+    _Atomic uint64_t remote_hint;       /* class bits: a full page got a remote free */
+    segment_t *segments;
+    uint64_t purge_deadline_ns;
+    struct heap_s *next_all; /* registry of live heaps, or the free pool */
+#ifdef HAKMEM_BUILD_STATS
+    uint64_t st_alloc[CLASS_COUNT + 2], st_free[CLASS_COUNT + 2];
+#endif
+} heap_t;
+
+/* ---- globals ---- */
+extern _Atomic uint8_t hk_seg_map[SEG_MAP_COUNT];
+extern heap_t hk_heap_empty;
+extern page_t hk_page_empty;
+extern __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
+extern uint32_t hk_class_size[CLASS_COUNT];
+extern uint8_t hk_small_class[DIRECT_COUNT];
+extern uint8_t hk_class_slices[CLASS_COUNT];
+
+/* ---- inline helpers ---- */
+static inline uintptr_t hk_thread_self(void) {
+    uintptr_t tid;
+    __asm__("mov %%fs:0, %0" : "=r"(tid)); /* TCB self pointer: unique per live thread */
+    return tid;
+}
+
+static inline size_t hk_size_class(size_t n) {
+    if (n <= SMALL_MAX) return hk_small_class[(n + 15) >> 4];
+    size_t b = 63 - (size_t)__builtin_clzl(n - 1); /* n in (2^b, 2^(b+1)] */
+    return SMALL_CLASSES + (b - 10) * 4 + (((n - 1) >> (b - 2)) & 3);
+}
+
+/* Segment of a pointer that may be a block: (p-1) so a huge block at offset SEG_SIZE
+ * still maps to its header. NULL when the address is not in one of our segments. */
+static inline segment_t *hk_segment_of(const void *p) {
+    uintptr_t si = ((uintptr_t)p - 1) >> SEG_SHIFT;
+    if (unlikely(si >= SEG_MAP_COUNT)) return NULL;
+    if (unlikely(!atomic_load_explicit(&hk_seg_map[si], memory_order_relaxed))) return NULL;
+    return (segment_t *)(si << SEG_SHIFT);
+}
+
+static inline page_t *hk_page_of(segment_t *seg, const void *p) {
+    page_t *s = &seg->slices[((uintptr_t)p - (uintptr_t)seg) >> SLICE_SHIFT];
+    return (page_t *)((char *)s - s->slice_offset);
+}
+
+static inline uint64_t hk_slice_run_mask(size_t first, size_t count) {
+    return (count >= 64 ? ~0ull : ((1ull << count) - 1)) << first;
+}
+
+/* ---- size_class.c ---- */
+void size_class_init(void);
+
+/* ---- os.c ---- */
+void *os_map(size_t size);
+void *os_map_aligned(size_t size, size_t align, size_t *mapped);
+void os_unmap(void *p, size_t size);
+void os_purge(void *p, size_t size);
+uint64_t os_now_ns(void);
+
+/* ---- segment.c ---- */
+page_t *seg_page_alloc(heap_t *h, size_t slices);
+void seg_page_free(heap_t *h, page_t *pg);
+void seg_purge_heap(heap_t *h, int force);
+void seg_abandon_all(heap_t *h);
+int seg_cache_trim(int force);
+void seg_lock_all(void);
+void seg_unlock_all(void);
+
+/* ---- page.c ---- */
+page_t *page_find(heap_t *h, size_t cls);
+void page_free_slow(heap_t *h, page_t *pg);
+int page_adopt(heap_t *h, page_t *pg);
+void heap_direct_update(heap_t *h, size_t cls);
+size_t page_collect(page_t *pg);
+
+/* ---- heap.c ---- */
+void heap_process_init(void);
+heap_t *heap_init_thread(void);
+void heap_lock_all(void);
+void heap_unlock_all(void);
+void heap_after_fork_child(void);
+void heap_stats_merge(uint64_t *allocs, uint64_t *frees);
+
+/* ---- large.c ---- */
+void *large_alloc(heap_t *h, size_t size, size_t align, int zero);
+void huge_free(segment_t *seg, void *p);
+size_t huge_usable(segment_t *seg);
+int huge_cache_trim(int force);
+void huge_lock(void);
+void huge_unlock(void);
+
+/* ---- alloc.c / free.c ---- */
+void *hk_malloc_generic(heap_t *h, size_t size);
+void *hk_alloc_aligned(size_t align, size_t size);
+void hk_free_slow(segment_t *seg, page_t *pg, void *p);
+void hk_free_not_ours(void *p, const char *what);
+
+/* ---- options.c ---- */
+typedef struct hk_options_s {
+    long stats, verbose, purge_delay_ms, segment_cache, large_cache_mb, abort_on_bad_free;
+} hk_options_t;
+extern hk_options_t hk_opt;
+void options_load(void);
+void options_print(FILE *out);
+
+/* ---- stats.c ---- */
+typedef struct hk_counters_s {
+    _Atomic int64_t seg_count, seg_peak, mapped, mapped_peak, committed, committed_peak;
+    _Atomic int64_t huge_count, purges, remote_frees, bad_frees, abandoned, reclaimed;
+    _Atomic int64_t pages[CLASS_COUNT + 1];
+} hk_counters_t;
+extern hk_counters_t hk_counters;
+void stats_add(_Atomic int64_t *v, _Atomic int64_t *peak, int64_t delta);
+void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- init.c ---- */
+void hk_process_init(void);
+
+#endif

@@ -1,0 +1,173 @@
+/* Large and huge blocks. Large (up to LARGE_MAX) is one block on a run of slices in a
+ * heap segment. Huge is a mapping of its own with a segment header at its start, kept in
+ * a small time-limited cache after free so alloc/free loops of big blocks skip mmap. */
+#include <pthread.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define HUGE_CLASS (CLASS_COUNT + 1)
+#define HUGE_CACHE_MAX_ENTRIES 16
+#define OS_PAGE 4096
+
+static pthread_mutex_t huge_lock_m = PTHREAD_MUTEX_INITIALIZER;
+static segment_t *huge_cache;
+static size_t huge_cache_bytes;
+static long huge_cache_entries;
+
+static size_t huge_header(void) { return (sizeof(segment_t) + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1); }
+
+static void huge_unmap(segment_t *seg) {
+    stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, -(int64_t)seg->map_size);
+    stats_add(&hk_counters.committed, &hk_counters.committed_peak, -(int64_t)seg->map_size);
+    atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
+    atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+    os_unmap(seg, seg->map_size);
+}
+
+static void cache_unlink(segment_t *seg) {
+    if (seg->prev) seg->prev->next = seg->next;
+    else huge_cache = seg->next;
+    if (seg->next) seg->next->prev = seg->prev;
+    huge_cache_bytes -= seg->map_size;
+    huge_cache_entries--;
+}
+
+/* Unlink expired entries (all when forced); the caller unmaps the returned list. */
+static segment_t *cache_expire_locked(int force) {
+    uint64_t now = os_now_ns(), delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u;
+    segment_t *out = NULL, *next;
+    for (segment_t *seg = huge_cache; seg; seg = next) {
+        next = seg->next;
+        if (force || now - seg->cached_at_ns >= delay) {
+            cache_unlink(seg);
+            seg->next = out;
+            out = seg;
+        }
+    }
+    return out;
+}
+
+static int unmap_list(segment_t *list) {
+    int any = list != NULL;
+    while (list) {
+        segment_t *next = list->next;
+        huge_unmap(list);
+        list = next;
+    }
+    return any;
+}
+
+int huge_cache_trim(int force) {
+    pthread_mutex_lock(&huge_lock_m);
+    segment_t *list = cache_expire_locked(force);
+    pthread_mutex_unlock(&huge_lock_m);
+    return unmap_list(list);
+}
+
+/* Smallest cached mapping that fits `need` without wasting more than half of itself. */
+static segment_t *cache_take(size_t need) {
+    pthread_mutex_lock(&huge_lock_m);
+    segment_t *best = NULL;
+    for (segment_t *seg = huge_cache; seg; seg = seg->next)
+        if (seg->map_size >= need && seg->map_size / 2 <= need &&
+            (!best || seg->map_size < best->map_size))
+            best = seg;
+    if (best) cache_unlink(best);
+    pthread_mutex_unlock(&huge_lock_m);
+    return best;
+}
+
+static void *huge_alloc(size_t size, size_t align, int zero) {
+    size_t hdr = huge_header();
+    size_t off = align <= hdr ? hdr : align <= SEG_SIZE ? align : SEG_SIZE;
+    if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
+    size_t need = (off + size + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+    segment_t *seg = off == hdr ? cache_take(need) : NULL;
+    if (seg) {
+        if (zero) memset((uint8_t *)seg + off, 0, size);
+    } else if (align <= SEG_SIZE) {
+        seg = os_map_aligned(need, SEG_SIZE, NULL);
+    } else {
+        /* The block must sit at seg + SEG_SIZE with seg SEG-aligned: map extra, then trim. */
+        uint8_t *raw = os_map(need + align);
+        if (raw) {
+            uint8_t *blk = (uint8_t *)(((uintptr_t)raw + SEG_SIZE + align - 1) & ~(uintptr_t)(align - 1));
+            seg = (segment_t *)(blk - SEG_SIZE);
+            if ((uint8_t *)seg > raw) os_unmap(raw, (size_t)((uint8_t *)seg - raw));
+            size_t tail = (size_t)((raw + need + align) - ((uint8_t *)seg + need));
+            if (tail) os_unmap((uint8_t *)seg + need, tail);
+        }
+    }
+    if (!seg) return NULL;
+    if (seg->kind != SEG_HUGE_CACHED) {
+        stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, (int64_t)need);
+        stats_add(&hk_counters.committed, &hk_counters.committed_peak, (int64_t)need);
+        atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
+        seg->map_size = need;
+        seg->huge_off = off;
+        page_t *pg = &seg->slices[0];
+        pg->class_idx = HUGE_CLASS;
+        pg->reserved = 1;
+        pg->used = 1;
+        pg->slice_count = 1;
+        pg->start = (uint8_t *)seg + off;
+        if (off >> SLICE_SHIFT)
+            seg->slices[off >> SLICE_SHIFT].slice_offset = (uint32_t)((off >> SLICE_SHIFT) * sizeof(page_t));
+        atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
+    }
+    seg->kind = SEG_HUGE;
+    return (uint8_t *)seg + off;
+}
+
+void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
+    if (size > PTRDIFF_MAX) return NULL;
+    if (size > LARGE_MAX || align > SLICE_SIZE) return huge_alloc(size, align, zero);
+    size_t k = (size + SLICE_SIZE - 1) >> SLICE_SHIFT;
+    if (k == 0) k = 1;
+    page_t *pg = seg_page_alloc(h, k);
+    if (!pg) return NULL;
+    pg->class_idx = LARGE_CLASS;
+    pg->block_size = (uint32_t)(k * SLICE_SIZE);
+    pg->reserved = pg->capacity = pg->used = 1;
+    atomic_store_explicit(&pg->in_full, 1, memory_order_relaxed);
+    page_queue_t *q = &h->full[LARGE_CLASS];
+    pg->prev = q->last;
+    if (q->last) q->last->next = pg;
+    else q->first = pg;
+    q->last = pg;
+    atomic_fetch_add_explicit(&hk_counters.pages[LARGE_CLASS], 1, memory_order_relaxed);
+    if (zero && !pg->is_zero) memset(pg->start, 0, size);
+    return pg->start;
+}
+
+void huge_free(segment_t *seg, void *p) {
+    if (seg->kind != SEG_HUGE || (uint8_t *)p != (uint8_t *)seg + seg->huge_off) {
+        hk_free_not_ours(p, "free of a huge block that is not live (double free?)");
+        return;
+    }
+    size_t limit = (size_t)hk_opt.large_cache_mb << 20;
+    segment_t *expired;
+    pthread_mutex_lock(&huge_lock_m);
+    expired = cache_expire_locked(0);
+    if (seg->huge_off == huge_header() && seg->map_size <= limit &&
+        huge_cache_bytes + seg->map_size <= limit && huge_cache_entries < HUGE_CACHE_MAX_ENTRIES) {
+        seg->kind = SEG_HUGE_CACHED;
+        seg->cached_at_ns = os_now_ns();
+        seg->prev = NULL;
+        seg->next = huge_cache;
+        if (huge_cache) huge_cache->prev = seg;
+        huge_cache = seg;
+        huge_cache_bytes += seg->map_size;
+        huge_cache_entries++;
+        seg = NULL;
+    }
+    pthread_mutex_unlock(&huge_lock_m);
+    unmap_list(expired);
+    if (seg) huge_unmap(seg);
+}
+
+size_t huge_usable(segment_t *seg) { return seg->map_size - seg->huge_off; }
+
+void huge_lock(void) { pthread_mutex_lock(&huge_lock_m); }
+void huge_unlock(void) { pthread_mutex_unlock(&huge_lock_m); }

@@ -1,0 +1,49 @@
+/* The OS boundary: every mmap, munmap and madvise hakmem makes goes through here, so that
+ * failures are reported in one place. Never allocates; never takes a lock. */
+#include <errno.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "internal.h"
+
+void *os_map(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        if (hk_opt.verbose) hk_message("mmap of %zu bytes failed (errno %d)", size, errno);
+        return NULL;
+    }
+    return p;
+}
+
+/* Map `size` bytes starting at an `align`-aligned address; trims the slack so only
+ * [result, result+size) stays mapped. */
+void *os_map_aligned(size_t size, size_t align, size_t *mapped) {
+    if (size > SIZE_MAX - align) return NULL;
+    uint8_t *raw = os_map(size + align);
+    if (!raw) return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    if (p > raw) os_unmap(raw, (size_t)(p - raw));
+    size_t tail = (size_t)((raw + size + align) - (p + size));
+    if (tail) os_unmap(p + size, tail);
+    if (mapped) *mapped = size;
+    return p;
+}
+
+void os_unmap(void *p, size_t size) {
+    if (munmap(p, size) != 0 && hk_opt.verbose)
+        hk_message("munmap(%p, %zu) failed (errno %d)", p, size, errno);
+}
+
+/* Give the pages back; the range stays mapped and reads as zero afterwards. */
+void os_purge(void *p, size_t size) {
+    if (madvise(p, size, MADV_DONTNEED) != 0 && hk_opt.verbose)
+        hk_message("madvise(%p, %zu) failed (errno %d)", p, size, errno);
+    atomic_fetch_add_explicit(&hk_counters.purges, 1, memory_order_relaxed);
+}
+
+uint64_t os_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

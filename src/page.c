@@ -1,0 +1,214 @@
+/* Pages: the per-class queues of a heap, lazy extension of fresh pages, collection of
+ * local and remote frees, and moving pages between the queue and the full list.
+ * Runs only on the owner thread of the heap; the one cross-thread word is remote_free. */
+#include <string.h>
+
+#include "internal.h"
+
+/* Blocks carved per extension: about 4 KiB, so a fresh page is touched gradually. */
+#define EXTEND_BYTES 4096
+
+static void list_remove(page_queue_t *q, page_t *pg) {
+    if (pg->prev) pg->prev->next = pg->next;
+    else q->first = pg->next;
+    if (pg->next) pg->next->prev = pg->prev;
+    else q->last = pg->prev;
+    pg->next = pg->prev = NULL;
+}
+
+static void list_push_back(page_queue_t *q, page_t *pg) {
+    pg->next = NULL;
+    pg->prev = q->last;
+    if (q->last) q->last->next = pg;
+    else q->first = pg;
+    q->last = pg;
+}
+
+static void list_push_front(page_queue_t *q, page_t *pg) {
+    pg->prev = NULL;
+    pg->next = q->first;
+    if (q->first) q->first->prev = pg;
+    else q->last = pg;
+    q->first = pg;
+}
+
+/* The direct table points every small size at the first page of its class queue. */
+void heap_direct_update(heap_t *h, size_t cls) {
+    if (cls >= SMALL_CLASSES) return;
+    page_t *pg = h->queues[cls].first ? h->queues[cls].first : &hk_page_empty;
+    size_t lo = cls == 0 ? 0 : hk_class_size[cls - 1] / 16 + 1;
+    size_t hi = hk_class_size[cls] / 16;
+    for (size_t i = lo; i <= hi; i++) h->direct[i] = pg;
+}
+
+static void queue_remove(heap_t *h, page_t *pg) {
+    page_queue_t *q = &h->queues[pg->class_idx];
+    int was_first = q->first == pg;
+    list_remove(q, pg);
+    if (was_first) heap_direct_update(h, pg->class_idx);
+}
+
+static void queue_push_front(heap_t *h, page_t *pg) {
+    list_push_front(&h->queues[pg->class_idx], pg);
+    heap_direct_update(h, pg->class_idx);
+}
+
+static void queue_push_back(heap_t *h, page_t *pg) {
+    page_queue_t *q = &h->queues[pg->class_idx];
+    list_push_back(q, pg);
+    if (q->first == pg) heap_direct_update(h, pg->class_idx);
+}
+
+/* Make local and remote frees available to malloc. Returns the number of remote blocks. */
+size_t page_collect(page_t *pg) {
+    if (pg->free == NULL && pg->local_free != NULL) {
+        pg->free = pg->local_free;
+        pg->local_free = NULL;
+    }
+    if (atomic_load_explicit(&pg->remote_free, memory_order_relaxed) == NULL) return 0;
+    block_t *list = atomic_exchange_explicit(&pg->remote_free, NULL, memory_order_acquire);
+    size_t n = 1;
+    block_t *tail = list;
+    while (tail->next) {
+        tail = tail->next;
+        n++;
+    }
+    tail->next = pg->free;
+    pg->free = list;
+    pg->used -= (uint32_t)n;
+    return n;
+}
+
+static void page_extend(page_t *pg) {
+    size_t bsize = pg->block_size;
+    size_t n = bsize >= EXTEND_BYTES ? 1 : EXTEND_BYTES / bsize;
+    if (n > pg->reserved - pg->capacity) n = pg->reserved - pg->capacity;
+    uint8_t *first = pg->start + (size_t)pg->capacity * bsize;
+    uint8_t *p = first;
+    for (size_t i = 1; i < n; i++, p += bsize) ((block_t *)p)->next = (block_t *)(p + bsize);
+    ((block_t *)p)->next = pg->free;
+    pg->free = (block_t *)first;
+    pg->capacity += (uint32_t)n;
+}
+
+static void page_unfull(heap_t *h, page_t *pg) {
+    list_remove(&h->full[pg->class_idx], pg);
+    atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+    queue_push_back(h, pg);
+}
+
+static void page_retire(heap_t *h, page_t *pg) {
+    atomic_fetch_sub_explicit(&hk_counters.pages[pg->class_idx], 1, memory_order_relaxed);
+    seg_page_free(h, pg);
+}
+
+/* Move a page without free blocks to the full list. A remote free that raced with this
+ * may not have seen in_full (and so set no hint): the seq_cst store/load pair against the
+ * freer's seq_cst push/load guarantees one of the two sides sees the other. Returns 1 if
+ * the page turned out to have blocks after all (it is then back in the queue). */
+static int page_to_full(heap_t *h, page_t *pg) {
+    queue_remove(h, pg);
+    atomic_store(&pg->in_full, 1);
+    list_push_back(&h->full[pg->class_idx], pg);
+    if (atomic_load(&pg->remote_free) == NULL) return 0;
+    page_collect(pg);
+    page_unfull(h, pg);
+    return 1;
+}
+
+/* A heap's full pages that received remote frees: take those blocks back. */
+static void collect_full(heap_t *h) {
+    uint64_t bits = atomic_exchange(&h->remote_hint, 0);
+    while (bits) {
+        size_t cls = (size_t)__builtin_ctzll(bits);
+        bits &= bits - 1;
+        page_t *next;
+        for (page_t *pg = h->full[cls].first; pg; pg = next) {
+            next = pg->next;
+            if (atomic_load_explicit(&pg->remote_free, memory_order_relaxed) == NULL) continue;
+            page_collect(pg);
+            if (pg->used == 0) {
+                list_remove(&h->full[cls], pg);
+                atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+                page_retire(h, pg);
+            } else if (cls != LARGE_CLASS && pg->free) {
+                page_unfull(h, pg);
+            }
+        }
+    }
+}
+
+static page_t *page_fresh(heap_t *h, size_t cls) {
+    size_t slices = hk_class_slices[cls];
+    page_t *pg = seg_page_alloc(h, slices);
+    if (!pg) return NULL;
+    pg->class_idx = (uint8_t)cls;
+    pg->block_size = hk_class_size[cls];
+    pg->reserved = (uint32_t)((slices * SLICE_SIZE) / pg->block_size);
+    page_extend(pg);
+    queue_push_front(h, pg);
+    atomic_fetch_add_explicit(&hk_counters.pages[cls], 1, memory_order_relaxed);
+    return pg;
+}
+
+/* Find a page of class `cls` with a free block and make it the class's current page. */
+page_t *page_find(heap_t *h, size_t cls) {
+    for (int round = 0; round < 2; round++) {
+        page_t *next;
+        for (page_t *pg = h->queues[cls].first; pg; pg = next) {
+            next = pg->next;
+            page_collect(pg);
+            if (pg->free == NULL && pg->capacity < pg->reserved) page_extend(pg);
+            if (pg->free != NULL || page_to_full(h, pg)) {
+                if (h->queues[cls].first != pg) {
+                    queue_remove(h, pg);
+                    queue_push_front(h, pg);
+                }
+                return pg;
+            }
+        }
+        if (atomic_load_explicit(&h->remote_hint, memory_order_relaxed) == 0) break;
+        collect_full(h);
+    }
+    seg_purge_heap(h, 0);
+    return page_fresh(h, cls);
+}
+
+/* Owner-side free that emptied a page or hit a full one. */
+void page_free_slow(heap_t *h, page_t *pg) {
+    size_t cls = pg->class_idx;
+    if (cls == LARGE_CLASS) {
+        list_remove(&h->full[LARGE_CLASS], pg);
+        atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+        page_retire(h, pg);
+        return;
+    }
+    if (atomic_load_explicit(&pg->in_full, memory_order_relaxed)) page_unfull(h, pg);
+    /* An empty page goes back to its segment unless it is the class's current page,
+     * which stays so that a class hovering around one page does not thrash. */
+    if (pg->used == 0 && h->queues[cls].first != pg) {
+        queue_remove(h, pg);
+        page_retire(h, pg);
+    }
+}
+
+/* Take over a page of a reclaimed segment: sort it into this heap's queue or full list.
+ * Returns 0, leaving it untouched otherwise, if the page is empty: the caller frees it. */
+int page_adopt(heap_t *h, page_t *pg) {
+    pg->next = pg->prev = NULL;
+    atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+    page_collect(pg);
+    if (pg->used == 0) return 0;
+    if (pg->class_idx == LARGE_CLASS) {
+        atomic_store(&pg->in_full, 1);
+        list_push_back(&h->full[LARGE_CLASS], pg);
+        if (atomic_load(&pg->remote_free) == NULL) return 1;
+        page_collect(pg);
+        if (pg->used != 0) return 1;
+        list_remove(&h->full[LARGE_CLASS], pg);
+        return 0;
+    }
+    queue_push_back(h, pg);
+    if (pg->free == NULL && pg->capacity == pg->reserved) page_to_full(h, pg);
+    return 1;
+}

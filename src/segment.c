@@ -1,0 +1,253 @@
+/* Segments: SEG_SIZE-aligned regions carved into slice runs (pages), the per-heap segment
+ * list, delayed purging of free slices, the cache of empty segments, and abandoning and
+ * reclaiming the segments of exited threads. Slice bitmaps are touched by the owner only. */
+#include <pthread.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define USABLE_SLICES (~1ull) /* slice 0 is the header */
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static segment_t *cache_list;
+static long cache_count;
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static segment_t *abandoned_list;
+
+static void seg_list_push(segment_t **list, segment_t *seg) {
+    seg->prev = NULL;
+    seg->next = *list;
+    if (*list) (*list)->prev = seg;
+    *list = seg;
+}
+
+static void seg_list_remove(segment_t **list, segment_t *seg) {
+    if (seg->prev) seg->prev->next = seg->next;
+    else *list = seg->next;
+    if (seg->next) seg->next->prev = seg->prev;
+    seg->next = seg->prev = NULL;
+}
+
+static int64_t dirty_bytes(const segment_t *seg) {
+    return (int64_t)__builtin_popcountll(seg->dirty_mask) * (int64_t)SLICE_SIZE;
+}
+
+static void seg_unmap(segment_t *seg) {
+    stats_add(&hk_counters.committed, &hk_counters.committed_peak, -dirty_bytes(seg));
+    stats_add(&hk_counters.seg_count, &hk_counters.seg_peak, -1);
+    stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, -(int64_t)SEG_SIZE);
+    atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+    os_unmap(seg, SEG_SIZE);
+}
+
+/* Purge the resident-but-free slices of a segment, one madvise per maximal run. */
+static void seg_purge(segment_t *seg) {
+    uint64_t d = seg->dirty_mask;
+    stats_add(&hk_counters.committed, &hk_counters.committed_peak, -dirty_bytes(seg));
+    while (d) {
+        size_t first = (size_t)__builtin_ctzll(d);
+        size_t len = (size_t)__builtin_ctzll(~(d >> first)); /* bit 63 set -> ~ has a zero */
+        if (first + len > 64) len = 64 - first;
+        os_purge((uint8_t *)seg + first * SLICE_SIZE, len * SLICE_SIZE);
+        d &= ~hk_slice_run_mask(first, len);
+    }
+    seg->dirty_mask = 0;
+}
+
+/* Drop cached segments older than the purge delay (all of them when forced). */
+int seg_cache_trim(int force) {
+    uint64_t now = os_now_ns(), delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u;
+    segment_t *expired = NULL, *next;
+    pthread_mutex_lock(&cache_lock);
+    for (segment_t *seg = cache_list; seg; seg = next) {
+        next = seg->next;
+        if (force || now - seg->cached_at_ns >= delay) {
+            seg_list_remove(&cache_list, seg);
+            cache_count--;
+            seg_list_push(&expired, seg);
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    int released = expired != NULL;
+    for (segment_t *seg = expired; seg; seg = next) {
+        next = seg->next;
+        seg_unmap(seg);
+    }
+    return released;
+}
+
+static void seg_release(segment_t *seg) {
+    atomic_store_explicit(&seg->thread_id, 0, memory_order_relaxed);
+    atomic_store_explicit(&seg->heap, NULL, memory_order_relaxed);
+    if (hk_opt.purge_delay_ms == 0) seg_purge(seg);
+    seg->cached_at_ns = os_now_ns();
+    pthread_mutex_lock(&cache_lock);
+    if (cache_count < hk_opt.segment_cache) {
+        seg_list_push(&cache_list, seg);
+        cache_count++;
+        seg = NULL;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (seg) seg_unmap(seg);
+    seg_cache_trim(0);
+}
+
+static segment_t *seg_obtain(void) {
+    pthread_mutex_lock(&cache_lock);
+    segment_t *seg = cache_list;
+    if (seg) {
+        seg_list_remove(&cache_list, seg);
+        cache_count--;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (seg) return seg;
+    seg = os_map_aligned(SEG_SIZE, SEG_SIZE, NULL);
+    if (!seg) return NULL;
+    /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
+    seg->kind = SEG_NORMAL;
+    seg->free_mask = USABLE_SLICES;
+    stats_add(&hk_counters.seg_count, &hk_counters.seg_peak, 1);
+    stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, (int64_t)SEG_SIZE);
+    atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
+    return seg;
+}
+
+/* Index of the first run of `k` set bits in `mask`, or -1. */
+static int find_run(uint64_t mask, size_t k) {
+    uint64_t x = mask;
+    for (size_t j = 1; j < k && x; j++) x &= mask >> j;
+    return x ? __builtin_ctzll(x) : -1;
+}
+
+static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
+    uint64_t run = hk_slice_run_mask(first, k);
+    int64_t clean = (int64_t)(k - (size_t)__builtin_popcountll(seg->dirty_mask & run));
+    stats_add(&hk_counters.committed, &hk_counters.committed_peak, clean * (int64_t)SLICE_SIZE);
+    page_t *pg = &seg->slices[first];
+    memset(pg, 0, sizeof *pg);
+    pg->is_zero = (seg->dirty_mask & run) == 0;
+    pg->slice_count = (uint16_t)k;
+    pg->start = (uint8_t *)seg + first * SLICE_SIZE;
+    for (size_t j = 1; j < k; j++) pg[j].slice_offset = (uint32_t)(j * sizeof(page_t));
+    seg->free_mask &= ~run;
+    seg->dirty_mask &= ~run;
+    return pg;
+}
+
+/* Prefer slices that are still resident: reusing them costs no page faults. */
+static page_t *seg_try_alloc(segment_t *seg, size_t k) {
+    int i = find_run(seg->free_mask & seg->dirty_mask, k);
+    if (i < 0) i = find_run(seg->free_mask, k);
+    return i < 0 ? NULL : seg_take_run(seg, (size_t)i, k);
+}
+
+static segment_t *abandoned_pop(void) {
+    if (__atomic_load_n(&abandoned_list, __ATOMIC_RELAXED) == NULL) return NULL;
+    pthread_mutex_lock(&abandoned_lock);
+    segment_t *seg = abandoned_list;
+    if (seg) seg_list_remove(&abandoned_list, seg);
+    pthread_mutex_unlock(&abandoned_lock);
+    return seg;
+}
+
+/* Return a page's slices to its segment; the caller decides about the segment. */
+static void seg_slices_free(segment_t *seg, page_t *pg) {
+    size_t first = (size_t)(pg - seg->slices), k = pg->slice_count;
+    for (size_t j = 1; j < k; j++) pg[j].slice_offset = 0;
+    memset(pg, 0, sizeof *pg);
+    uint64_t run = hk_slice_run_mask(first, k);
+    seg->free_mask |= run;
+    seg->dirty_mask |= run;
+}
+
+/* Adopt an exited thread's segment. Returns 0 if it turned out empty and was released. */
+static int seg_reclaim(heap_t *h, segment_t *seg) {
+    atomic_store(&seg->heap, h);
+    atomic_store(&seg->thread_id, h->thread_id);
+    atomic_fetch_add_explicit(&hk_counters.reclaimed, 1, memory_order_relaxed);
+    for (size_t i = 1; i < SLICES_PER_SEG;) {
+        page_t *pg = &seg->slices[i];
+        if (pg->reserved == 0) {
+            i++;
+            continue;
+        }
+        i += pg->slice_count;
+        if (!page_adopt(h, pg)) {
+            atomic_fetch_sub_explicit(&hk_counters.pages[pg->class_idx], 1, memory_order_relaxed);
+            seg_slices_free(seg, pg);
+        }
+    }
+    if (seg->free_mask == USABLE_SLICES) {
+        seg_release(seg);
+        return 0;
+    }
+    seg_list_push(&h->segments, seg);
+    return 1;
+}
+
+page_t *seg_page_alloc(heap_t *h, size_t k) {
+    for (segment_t *seg = h->segments; seg; seg = seg->next) {
+        page_t *pg = seg_try_alloc(seg, k);
+        if (pg) return pg;
+    }
+    segment_t *seg;
+    while ((seg = abandoned_pop()) != NULL) {
+        if (!seg_reclaim(h, seg)) continue;
+        page_t *pg = seg_try_alloc(seg, k);
+        if (pg) return pg;
+    }
+    seg = seg_obtain();
+    if (!seg) return NULL;
+    seg->heap = h;
+    atomic_store_explicit(&seg->thread_id, h->thread_id, memory_order_relaxed);
+    seg_list_push(&h->segments, seg);
+    return seg_try_alloc(seg, k);
+}
+
+void seg_page_free(heap_t *h, page_t *pg) {
+    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    seg_slices_free(seg, pg);
+    if (seg->free_mask == USABLE_SLICES) {
+        seg_list_remove(&h->segments, seg);
+        seg_release(seg);
+        return;
+    }
+    if (h->purge_deadline_ns == 0)
+        h->purge_deadline_ns = os_now_ns() + (uint64_t)hk_opt.purge_delay_ms * 1000000u;
+    else seg_purge_heap(h, 0);
+}
+
+/* Purge free slices of all the heap's segments once the purge delay has passed. */
+void seg_purge_heap(heap_t *h, int force) {
+    if (!force && (h->purge_deadline_ns == 0 || os_now_ns() < h->purge_deadline_ns)) return;
+    for (segment_t *seg = h->segments; seg; seg = seg->next)
+        if (seg->dirty_mask) seg_purge(seg);
+    h->purge_deadline_ns = 0;
+}
+
+/* Thread exit: hand every segment to the abandoned list for other threads to reclaim. */
+void seg_abandon_all(heap_t *h) {
+    segment_t *seg, *next;
+    for (seg = h->segments; seg; seg = next) {
+        next = seg->next;
+        if (seg->dirty_mask) seg_purge(seg);
+        atomic_store(&seg->thread_id, 0);
+        atomic_store(&seg->heap, NULL);
+        atomic_fetch_add_explicit(&hk_counters.abandoned, 1, memory_order_relaxed);
+        pthread_mutex_lock(&abandoned_lock);
+        seg_list_push(&abandoned_list, seg);
+        pthread_mutex_unlock(&abandoned_lock);
+    }
+    h->segments = NULL;
+    h->purge_deadline_ns = 0;
+}
+
+void seg_lock_all(void) {
+    pthread_mutex_lock(&abandoned_lock);
+    pthread_mutex_lock(&cache_lock);
+}
+
+void seg_unlock_all(void) {
+    pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_unlock(&abandoned_lock);
+}

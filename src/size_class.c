@@ -1,0 +1,32 @@
+/* Size-class tables: block size per class, the small-size lookup, and how many slices a
+ * page of each class spans. Filled once at process init, read-only afterwards. */
+#include "internal.h"
+
+uint32_t hk_class_size[CLASS_COUNT];
+uint8_t hk_small_class[DIRECT_COUNT];
+uint8_t hk_class_slices[CLASS_COUNT];
+
+/* A page should hold at least this many blocks so that page turnover stays rare. */
+#define MIN_BLOCKS_PER_PAGE 8
+
+void size_class_init(void) {
+    for (size_t c = 0; c < CLASS_COUNT; c++) {
+        size_t size;
+        if (c < 16) size = (c + 1) * 16;
+        else if (c < 24) size = 256 + (c - 15) * 32;
+        else if (c < SMALL_CLASSES) size = 512 + (c - 23) * 64;
+        else {
+            size_t k = c - SMALL_CLASSES, b = 10 + k / 4;
+            size = ((size_t)1 << b) + (k % 4 + 1) * ((size_t)1 << (b - 2));
+        }
+        hk_class_size[c] = (uint32_t)size;
+        size_t slices = (size * MIN_BLOCKS_PER_PAGE + SLICE_SIZE - 1) / SLICE_SIZE;
+        hk_class_slices[c] = (uint8_t)(slices ? slices : 1);
+    }
+    for (size_t i = 0; i < DIRECT_COUNT; i++) {
+        size_t s = i * 16;
+        if (s <= 256) hk_small_class[i] = (uint8_t)(i ? i - 1 : 0);
+        else if (s <= 512) hk_small_class[i] = (uint8_t)(16 + (s - 257) / 32);
+        else hk_small_class[i] = (uint8_t)(24 + (s - 513) / 64);
+    }
+}
