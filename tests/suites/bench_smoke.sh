@@ -1,0 +1,43 @@
+# bench_smoke: every workload in build/bench/ runs with tiny parameters under the system
+# allocator and under hakmem ($HK_LIB) and must end with checks=ok; the runner must produce a
+# CSV in a tiny mode. Never asserts on timing. Sourced by tests/run_all.sh.
+
+# run_all.sh runs each test through timeout(1), so the checks are bash -c scripts, not
+# functions. $1 = library to preload ("" = system allocator), the rest = the command.
+bench_smoke_check='
+lib=$1; shift
+if [ -n "$lib" ]; then
+    [ -f "$lib" ] || { echo "missing $lib (run make)"; exit 1; }
+    out=$(LD_PRELOAD=$lib "$@" 2>&1)
+else
+    out=$(env -u LD_PRELOAD "$@" 2>&1)
+fi
+rc=$?
+printf "%s\n" "$out"
+[ $rc -eq 0 ] && grep -q "^result .*checks=ok" <<<"$out"'
+
+bench_smoke_runner='
+dir=$(mktemp -d)
+trap "rm -rf $dir" EXIT
+python3 scripts/bench.py --quick --only random_mixed --reps 1 --allocators system --out "$dir" &&
+    grep -q "^random_mixed,system,1,1," "$dir/bench.csv"'
+
+bench_smoke_cases=(
+    "random_mixed|random_mixed --iters 20000"
+    "random_mixed_medium|random_mixed --min 1024 --max 8192 --iters 5000 --full-check"
+    "patterns|patterns --rounds 2 --batch 200"
+    "larson|larson --threads 3 --gens 3 --blocks 200 --steps 5000"
+    "prodcons|prodcons --pairs 2 --items 20000 --cap 64 --batch 8"
+    "thread_scaling|thread_scaling --threads 4 --iters 20000"
+    "large|large --iters 8 --max 4m"
+    "realloc_growth|realloc_growth --objects 8 --max-len 2000 --rounds 1"
+    "soak|soak --quick --phases 4 --phase-ops 5000 --lo 100 --hi 3000"
+)
+for bench_case in "${bench_smoke_cases[@]}"; do
+    read -r -a bench_cmd <<<"${bench_case#*|}"
+    bench_cmd[0]=build/bench/${bench_cmd[0]}
+    t "bench/${bench_case%%|*}/system" bash -c "$bench_smoke_check" _ "" "${bench_cmd[@]}"
+    t "bench/${bench_case%%|*}/hakmem" bash -c "$bench_smoke_check" _ "$HK_LIB" "${bench_cmd[@]}"
+done
+t bench/runner_csv bash -c "$bench_smoke_runner"
+unset bench_case bench_cmd bench_smoke_cases bench_smoke_check bench_smoke_runner
