@@ -40,8 +40,8 @@ static head_t *make_block(hkt_rng *r, uint64_t key) {
 static void check_and_free(head_t *h, const char *what) {
     size_t bad = hkt_verify(h + 1, h->n - sizeof *h, h->key);
     if (bad != (size_t)-1)
-        hkt_die(__FILE__, __LINE__, what, "block %p of %zu bytes damaged at offset %zu",
-                (void *)h, h->n, bad);
+        hkt_die(__FILE__, __LINE__, what, "block %p of %zu bytes damaged at offset %zu", (void *)h,
+                h->n, bad);
     free(h);
 }
 
@@ -98,7 +98,8 @@ static void round_of_threads(int round) {
             uintptr_t id = (uintptr_t)(round * THREADS_PER_ROUND + base + i + 1);
             REQUIRE(pthread_create(&t[i], NULL, worker, (void *)id) == 0, "pthread_create");
         }
-        for (int i = 0; i < WAVE; i++) pthread_join(t[i], NULL);
+        for (int i = 0; i < WAVE; i++)
+            pthread_join(t[i], NULL);
     }
 }
 

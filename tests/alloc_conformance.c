@@ -13,11 +13,13 @@ static size_t opaque(size_t x) {
     return x;
 }
 
-static int is_aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+static int is_aligned(const void *p, size_t a) {
+    return ((uintptr_t)p & (a - 1)) == 0;
+}
 
 static const size_t impossible[] = {
-    SIZE_MAX,     SIZE_MAX - 1, SIZE_MAX - 15,           SIZE_MAX - 4095, SIZE_MAX / 2 + 1,
-    1ull << 50 /* 1 PiB */, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX - 4096,
+    SIZE_MAX,         SIZE_MAX - 1,           SIZE_MAX - 15,           SIZE_MAX - 4095,
+    SIZE_MAX / 2 + 1, 1ull << 50 /* 1 PiB */, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX - 4096,
 };
 #define N_IMPOSSIBLE (sizeof impossible / sizeof impossible[0])
 
@@ -25,7 +27,8 @@ static const size_t impossible[] = {
  * between, so that each class and tier boundary is crossed. */
 static size_t size_list(size_t *out, size_t cap) {
     size_t n = 0;
-    for (size_t s = 0; s <= 1024; s++) out[n++] = s;
+    for (size_t s = 0; s <= 1024; s++)
+        out[n++] = s;
     for (size_t p = 2048; p <= 8 * MiB && n + 8 < cap; p *= 2) {
         size_t cand[] = {p - 17, p - 1, p, p + 1, p + 16, p + p / 4, p + p / 2 + 7};
         for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++)
@@ -101,7 +104,8 @@ static void test_zero_sizes(void) {
     for (int i = 1; i < N; i++)
         if (sorted[i] && sorted[i] == sorted[i - 1]) dup++;
     CHECK(dup == 0, "%d duplicate pointers among %d live zero-size blocks", dup, N);
-    for (int i = 0; i < N; i++) free(p[i]);
+    for (int i = 0; i < N; i++)
+        free(p[i]);
     free(NULL);
     hkt_free_sized(NULL, 0);
     printf("  malloc(0), calloc(0,n), calloc(n,0), realloc(NULL,0): unique, freeable; "
@@ -116,9 +120,9 @@ static int all_zero(const void *p, size_t n) {
 }
 
 static void test_calloc(void) {
-    static const size_t sizes[] = {1,          8,          16,       100,     1000,
-                                   4096,       5000,       65536,    100000,  256 * 1024,
-                                   1 * MiB,    3 * MiB + 5, 8 * MiB, 33 * MiB};
+    static const size_t sizes[] = {1,       8,           16,      100,     1000,
+                                   4096,    5000,        65536,   100000,  256 * 1024,
+                                   1 * MiB, 3 * MiB + 5, 8 * MiB, 33 * MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t n = sizes[i];
         unsigned char *p = calloc(1, n);
@@ -136,13 +140,15 @@ static void test_calloc(void) {
                 REQUIRE(d[j], "malloc(%zu)", n);
                 memset(d[j], 0xA5, n);
             }
-            for (int j = 0; j < k; j++) free(d[j]);
+            for (int j = 0; j < k; j++)
+                free(d[j]);
             for (int j = 0; j < k; j++) {
                 d[j] = round & 1 ? calloc(n, 1) : calloc(1, n);
                 REQUIRE(d[j], "calloc(%zu)", n);
                 CHECK(all_zero(d[j], n), "calloc(%zu) of recycled memory not zeroed", n);
             }
-            for (int j = 0; j < k; j++) free(d[j]);
+            for (int j = 0; j < k; j++)
+                free(d[j]);
         }
     }
     /* count * size forms, including ones whose product is not a multiple of 16. */
@@ -186,12 +192,9 @@ static void test_impossible(void) {
         if (rc == 0) free(p);
     }
     /* Products that overflow size_t: the result must not be a small block. */
-    static const size_t pairs[][2] = {{SIZE_MAX / 2 + 1, 2},
-                                      {SIZE_MAX, SIZE_MAX},
-                                      {(1ull << 32) + 1, 1ull << 32},
-                                      {1ull << 33, 1ull << 31},
-                                      {SIZE_MAX / 16 + 1, 16},
-                                      {3, SIZE_MAX / 3 + 1},
+    static const size_t pairs[][2] = {{SIZE_MAX / 2 + 1, 2},          {SIZE_MAX, SIZE_MAX},
+                                      {(1ull << 32) + 1, 1ull << 32}, {1ull << 33, 1ull << 31},
+                                      {SIZE_MAX / 16 + 1, 16},        {3, SIZE_MAX / 3 + 1},
                                       {1ull << 25, 1ull << 25} /* 1 PiB, no overflow */};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         size_t c = opaque(pairs[i][0]), s = opaque(pairs[i][1]);
@@ -207,7 +210,8 @@ static void test_impossible(void) {
         p = reallocarray(q, c, s);
         CHECK(p == NULL && errno == ENOMEM, "reallocarray(p, %#zx, %#zx) = %p errno %d", c, s, p,
               errno);
-        if (p) q = p;
+        if (p)
+            q = p;
         else
             CHECK(((unsigned char *)q)[31] == 7, "reallocarray failure damaged the block");
         free(q);
@@ -252,9 +256,9 @@ static void test_realloc(void) {
     if (z) free(z);
 
     /* Across every tier and back, contents preserved each step. */
-    static const size_t chain[] = {8,       24,       100,      1000,     5000,     100 * KiB,
-                                   1 * MiB, 10 * MiB, 16 * MiB, 3 * MiB,  100 * KiB, 16,
-                                   1,       70000,    33 * MiB, 200,      4 * MiB,  8};
+    static const size_t chain[] = {8,       24,       100,      1000,    5000,      100 * KiB,
+                                   1 * MiB, 10 * MiB, 16 * MiB, 3 * MiB, 100 * KiB, 16,
+                                   1,       70000,    33 * MiB, 200,     4 * MiB,   8};
     size_t n = chain[0];
     unsigned char *b = malloc(n);
     REQUIRE(b, "malloc");
@@ -304,8 +308,8 @@ static void test_realloc(void) {
         for (size_t j = 0; j < N_IMPOSSIBLE; j++) {
             errno = 0;
             void *r = realloc(o, opaque(impossible[j]));
-            CHECK(r == NULL && errno == ENOMEM, "realloc(%zu B block, %#zx) = %p errno %d",
-                  olds[i], impossible[j], r, errno);
+            CHECK(r == NULL && errno == ENOMEM, "realloc(%zu B block, %#zx) = %p errno %d", olds[i],
+                  impossible[j], r, errno);
             if (r) {
                 o = r; /* keep going with whatever came back */
                 break;
@@ -335,8 +339,7 @@ static void exercise_aligned(const char *what, void *p, size_t align, size_t n) 
     CHECK(p != NULL, "%s(%zu, %zu) returned NULL", what, align, n);
     if (!p) return;
     CHECK(is_aligned(p, align), "%s(%zu, %zu) = %p misaligned", what, align, n, p);
-    CHECK(hkt_usable_size(p) >= n, "%s(%zu, %zu): usable %zu", what, align, n,
-          hkt_usable_size(p));
+    CHECK(hkt_usable_size(p) >= n, "%s(%zu, %zu): usable %zu", what, align, n, hkt_usable_size(p));
 }
 
 static const size_t align_sizes[] = {0, 1, 100, 5000, 1 * MiB};
@@ -417,7 +420,8 @@ static void test_memalign_family(void) {
     static const size_t odd[] = {3, 24, 48, 100, 4097};
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
         size_t up = 1;
-        while (up < odd[i]) up *= 2;
+        while (up < odd[i])
+            up *= 2;
         errno = 0;
         void *p = memalign(opaque(odd[i]), 100);
         CHECK(p == NULL ? errno == EINVAL : is_aligned(p, up),
@@ -494,7 +498,8 @@ static void test_trim_and_stats(void) {
         REQUIRE(p[i], "malloc");
         hkt_fill(p[i], (size_t)(i + 1) * 16 * KiB, (uint64_t)i);
     }
-    for (int i = 0; i < K; i += 2) free(p[i]);
+    for (int i = 0; i < K; i += 2)
+        free(p[i]);
 #ifndef HK_TEST_PREFIXED
     int r = malloc_trim(0);
     CHECK(r == 0 || r == 1, "malloc_trim(0) = %d", r);
@@ -532,13 +537,12 @@ static void test_foreign_free(void) {
     if (pid == 0) {
         alarm(30);
         long stack_var[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-        unsigned char *page = mmap(NULL, 1 * MiB, PROT_READ | PROT_WRITE,
-                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        unsigned char *page =
+            mmap(NULL, 1 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (page == MAP_FAILED) _exit(2);
         memset(static_area, 0x5C, sizeof static_area);
-        void *foreign[] = {stack_var,        &stack_var[1],   static_area,
-                           static_area + 64, static_area + 8, page,
-                           page + 4096,      page + 512 * KiB};
+        void *foreign[] = {stack_var,       &stack_var[1], static_area, static_area + 64,
+                           static_area + 8, page,          page + 4096, page + 512 * KiB};
         int bad = 0;
         for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
             if (hkt_owns(foreign[i]) != 0) {
@@ -552,7 +556,8 @@ static void test_foreign_free(void) {
                 bad = 1;
             }
         }
-        for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) free(foreign[i]);
+        for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++)
+            free(foreign[i]);
         /* A block from glibc itself, as when a library bypasses the interposed malloc. */
         void *(*libc_malloc)(size_t);
         *(void **)&libc_malloc = dlsym(RTLD_DEFAULT, "__libc_malloc");
@@ -589,8 +594,8 @@ static void test_foreign_free(void) {
     REQUIRE(waitpid(pid, &st, 0) == pid, "waitpid");
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
           "child that freed foreign pointers %s %d (stack, static, mmap, glibc block)",
-          WIFSIGNALED(st) ? "died of signal" : "exited with", WIFSIGNALED(st) ? WTERMSIG(st)
-                                                                                : WEXITSTATUS(st));
+          WIFSIGNALED(st) ? "died of signal" : "exited with",
+          WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
     printf("  foreign free (stack, static, mmap page, glibc block): ignored, heap still sound%s\n",
            WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "" : " -- FAILED");
 }

@@ -22,14 +22,16 @@ typedef struct {
 
 static void ring_push(ring_t *r, item_t it) {
     size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    while (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING) sched_yield();
+    while (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING)
+        sched_yield();
     r->items[t % RING] = it;
     atomic_store_explicit(&r->tail, t + 1, memory_order_release);
 }
 
 static item_t ring_pop(ring_t *r) {
     size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    while (atomic_load_explicit(&r->tail, memory_order_acquire) == h) sched_yield();
+    while (atomic_load_explicit(&r->tail, memory_order_acquire) == h)
+        sched_yield();
     item_t it = r->items[h % RING];
     atomic_store_explicit(&r->head, h + 1, memory_order_release);
     return it;
@@ -46,8 +48,8 @@ static item_t ring_pop(ring_t *r) {
 #define PIPES 2
 
 typedef struct {
-    ring_t *ring;  /* to the next stage */
-    ring_t *in;    /* from the previous stage (relay, consumer) */
+    ring_t *ring; /* to the next stage */
+    ring_t *in;   /* from the previous stage (relay, consumer) */
     int id;
     unsigned long blocks;
     unsigned long local_ops;
@@ -61,7 +63,9 @@ static void check_item(const item_t *it, const char *who) {
 }
 
 /* Sizes for cross-thread blocks: mostly small classes, some medium, rare large. */
-static size_t xsize(hkt_rng *r) { return hkt_size(r, 1 * MiB); }
+static size_t xsize(hkt_rng *r) {
+    return hkt_size(r, 1 * MiB);
+}
 
 static void *producer(void *arg) {
     stage_t *st = arg;

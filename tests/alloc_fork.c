@@ -34,7 +34,8 @@ static void *busy(void *arg) {
         }
         ops++;
     }
-    for (int i = 0; i < LOCAL; i++) free(p[i]);
+    for (int i = 0; i < LOCAL; i++)
+        free(p[i]);
     atomic_fetch_add(&busy_ops, ops);
     return NULL;
 }
@@ -87,8 +88,7 @@ int main(void) {
         if (pid == 0) {
             alarm(20); /* a deadlocked child dies of SIGALRM */
             for (int i = 0; i < INHERITED; i++) {
-                if (hkt_verify(inherited[i], inherited_n[i], 0xCAFE + (uint64_t)i) !=
-                    (size_t)-1)
+                if (hkt_verify(inherited[i], inherited_n[i], 0xCAFE + (uint64_t)i) != (size_t)-1)
                     _exit(10);
                 if (i & 1) free(inherited[i]); /* blocks allocated before the fork */
             }
@@ -100,7 +100,8 @@ int main(void) {
             void *res = NULL;
             pthread_join(ct, &res);
             if (res) _exit(40 + (int)(intptr_t)res);
-            for (int i = 0; i < INHERITED; i += 2) free(inherited[i]);
+            for (int i = 0; i < INHERITED; i += 2)
+                free(inherited[i]);
             _exit(0);
         }
         int st = 0;
@@ -109,16 +110,17 @@ int main(void) {
             ok++;
         } else if (WIFSIGNALED(st)) {
             CHECK(0, "fork %d: child died of signal %d%s", f, WTERMSIG(st),
-                  WTERMSIG(st) == SIGALRM ? " (deadlocked: allocator lock held across fork?)"
-                                          : "");
+                  WTERMSIG(st) == SIGALRM ? " (deadlocked: allocator lock held across fork?)" : "");
         } else {
-            CHECK(0, "fork %d: child exited %d (10 inherited block damaged, 2x churn, 30 "
-                     "pthread_create, 4x thread churn)",
+            CHECK(0,
+                  "fork %d: child exited %d (10 inherited block damaged, 2x churn, 30 "
+                  "pthread_create, 4x thread churn)",
                   f, WEXITSTATUS(st));
         }
     }
     atomic_store(&stop, 1);
-    for (int i = 0; i < BUSY; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < BUSY; i++)
+        pthread_join(t[i], NULL);
     for (int i = 0; i < INHERITED; i++) {
         CHECK(hkt_verify(inherited[i], inherited_n[i], 0xCAFE + (uint64_t)i) == (size_t)-1,
               "parent's block %d damaged by a child's frees", i);

@@ -9,7 +9,8 @@
 static size_t large_size(hkt_rng *r) {
     /* 1..32 MiB, odd sizes too, biased toward the low end */
     size_t top = (size_t)1 << (20 + hkt_below(r, 6)); /* 1, 2, 4, 8, 16, 32 MiB */
-    return top / 2 + (size_t)hkt_below(r, top / 2 + 1) + (hkt_below(r, 2) ? 0 : 1 + hkt_below(r, 4095));
+    return top / 2 + (size_t)hkt_below(r, top / 2 + 1) +
+           (hkt_below(r, 2) ? 0 : 1 + hkt_below(r, 4095));
 }
 
 static void loops(void) {
@@ -76,7 +77,7 @@ static void calloc_reuse(void) {
 }
 
 static void realloc_range(void) {
-    static const size_t steps[] = {1 * MiB, 3 * MiB + 7, 8 * MiB, 32 * MiB, 17 * MiB,
+    static const size_t steps[] = {1 * MiB, 3 * MiB + 7,     8 * MiB,     32 * MiB,  17 * MiB,
                                    2 * MiB, 32 * MiB + 4096, 1 * MiB + 1, 600 * KiB, 24 * MiB};
     size_t n = 700 * KiB;
     unsigned char *p = malloc(n);
@@ -152,7 +153,8 @@ static void rss_returns(void) {
         total += m;
     }
     size_t peak = hkt_rss();
-    for (int i = 0; i < K; i++) free(p[i]);
+    for (int i = 0; i < K; i++)
+        free(p[i]);
     size_t after_free = hkt_rss();
 #ifndef HK_TEST_PREFIXED
     malloc_trim(0);

@@ -9,15 +9,23 @@
 
 typedef struct {
     unsigned char *p;
-    size_t n;      /* bytes requested (and patterned) */
-    size_t align;  /* alignment asked for, 0 for plain */
-    uint64_t key;  /* pattern key: slot and generation */
+    size_t n;     /* bytes requested (and patterned) */
+    size_t align; /* alignment asked for, 0 for plain */
+    uint64_t key; /* pattern key: slot and generation */
 } slot_t;
 
-enum { OP_MALLOC, OP_CALLOC, OP_REALLOC_NULL, OP_MEMALIGN, OP_FREE, OP_FREE_SIZED, OP_REALLOC,
-       OP_COUNT };
-static const char *op_names[OP_COUNT] = {"malloc",    "calloc", "realloc(NULL)", "aligned",
-                                         "free",      "free_sized", "realloc"};
+enum {
+    OP_MALLOC,
+    OP_CALLOC,
+    OP_REALLOC_NULL,
+    OP_MEMALIGN,
+    OP_FREE,
+    OP_FREE_SIZED,
+    OP_REALLOC,
+    OP_COUNT
+};
+static const char *op_names[OP_COUNT] = {"malloc", "calloc",     "realloc(NULL)", "aligned",
+                                         "free",   "free_sized", "realloc"};
 static unsigned long op_count[OP_COUNT];
 
 /* Zero check of a fresh calloc block, as sparse as the pattern for big blocks. */
@@ -39,8 +47,8 @@ static void verify_slot(const slot_t *s, size_t idx, unsigned long op) {
     size_t bad = hkt_verify(s->p, s->n, s->key);
     if (bad != (size_t)-1)
         hkt_die(__FILE__, __LINE__, "pattern",
-                "op %lu: slot %zu block %p of %zu bytes (align %zu) damaged at offset %zu", op,
-                idx, (void *)s->p, s->n, s->align, bad);
+                "op %lu: slot %zu block %p of %zu bytes (align %zu) damaged at offset %zu", op, idx,
+                (void *)s->p, s->n, s->align, bad);
 }
 
 static void check_new(const slot_t *s, size_t idx, unsigned long op) {
@@ -49,11 +57,9 @@ static void check_new(const slot_t *s, size_t idx, unsigned long op) {
         hkt_die(__FILE__, __LINE__, "alloc", "op %lu: slot %zu: allocation of %zu returned NULL",
                 op, idx, s->n);
     if ((uintptr_t)s->p & (a - 1))
-        hkt_die(__FILE__, __LINE__, "alignment", "op %lu: %p not %zu-aligned", op, (void *)s->p,
-                a);
+        hkt_die(__FILE__, __LINE__, "alignment", "op %lu: %p not %zu-aligned", op, (void *)s->p, a);
     size_t u = hkt_usable_size(s->p);
-    if (u < s->n)
-        hkt_die(__FILE__, __LINE__, "usable", "op %lu: usable %zu < %zu", op, u, s->n);
+    if (u < s->n) hkt_die(__FILE__, __LINE__, "usable", "op %lu: usable %zu < %zu", op, u, s->n);
 }
 
 int main(int argc, char **argv) {
@@ -88,8 +94,10 @@ int main(int argc, char **argv) {
             s->n = hkt_size(&r, 4 * MiB);
             s->align = 0;
             s->key = hkt_mix(((uint64_t)idx << 40) ^ ++gen);
-            int kind = x < 55 ? OP_MALLOC : x < 72 ? OP_CALLOC : x < 82 ? OP_REALLOC_NULL
-                                                                        : OP_MEMALIGN;
+            int kind = x < 55   ? OP_MALLOC
+                       : x < 72 ? OP_CALLOC
+                       : x < 82 ? OP_REALLOC_NULL
+                                : OP_MEMALIGN;
             op_count[kind]++;
             if (kind == OP_MALLOC) {
                 s->p = malloc(s->n);
@@ -106,7 +114,8 @@ int main(int argc, char **argv) {
                 s->p = realloc(NULL, s->n);
             } else {
                 /* Mostly small alignments, the odd one up to 2 MiB. */
-                unsigned shift = x < 97 ? 4 + (unsigned)hkt_below(&r, 9) : 13 + (unsigned)hkt_below(&r, 9);
+                unsigned shift =
+                    x < 97 ? 4 + (unsigned)hkt_below(&r, 9) : 13 + (unsigned)hkt_below(&r, 9);
                 s->align = (size_t)1 << shift;
                 if (hkt_below(&r, 2)) {
                     void *p = NULL;
@@ -136,7 +145,8 @@ int main(int argc, char **argv) {
             /* Mostly near the old size (in-place paths), sometimes anywhere. */
             size_t m;
             if (x < 80)
-                m = s->n + (size_t)hkt_below(&r, s->n / 4 + 17) - (s->n / 8 + 8 < s->n ? s->n / 8 + 8 : s->n);
+                m = s->n + (size_t)hkt_below(&r, s->n / 4 + 17) -
+                    (s->n / 8 + 8 < s->n ? s->n / 8 + 8 : s->n);
             else
                 m = hkt_size(&r, 4 * MiB);
             if (m == 0) m = 1; /* realloc(p, 0) frees: covered by alloc_conformance */
@@ -173,9 +183,9 @@ int main(int argc, char **argv) {
     free(slots);
     double dt = hkt_now() - t0;
 
-    for (int k = 0; k < OP_COUNT; k++) printf("  %-14s %lu\n", op_names[k], op_count[k]);
-    printf("  every block verified before realloc/free; %zu live at the end, all verified\n",
-           live);
+    for (int k = 0; k < OP_COUNT; k++)
+        printf("  %-14s %lu\n", op_names[k], op_count[k]);
+    printf("  every block verified before realloc/free; %zu live at the end, all verified\n", live);
     fprintf(stderr, "%s: %.2f s, %.0f ns/op, peak RSS %zu MiB\n", NAME, dt,
             dt * 1e9 / (double)(iters ? iters : 1), peak_rss / MiB);
     return hkt_finish(NAME);

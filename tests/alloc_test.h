@@ -50,8 +50,7 @@
 
 static atomic_long hkt_checks, hkt_failures;
 
-HKT_FN void hkt_vreport(const char *file, int line, const char *what, const char *fmt,
-                        va_list ap) {
+HKT_FN void hkt_vreport(const char *file, int line, const char *what, const char *fmt, va_list ap) {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     fprintf(stderr, "FAIL %s:%d: %s: %s\n", file, line, what, msg);
@@ -78,15 +77,15 @@ __attribute__((noreturn)) static void hkt_die(const char *file, int line, const 
 }
 
 /* CHECK counts and goes on (conformance lists every broken rule); REQUIRE stops. */
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        atomic_fetch_add(&hkt_checks, 1);                                                      \
-        if (!(cond)) hkt_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                         \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        atomic_fetch_add(&hkt_checks, 1);                                                          \
+        if (!(cond)) hkt_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                             \
     } while (0)
-#define REQUIRE(cond, ...)                                                                     \
-    do {                                                                                       \
-        atomic_fetch_add(&hkt_checks, 1);                                                      \
-        if (!(cond)) hkt_die(__FILE__, __LINE__, #cond, __VA_ARGS__);                          \
+#define REQUIRE(cond, ...)                                                                         \
+    do {                                                                                           \
+        atomic_fetch_add(&hkt_checks, 1);                                                          \
+        if (!(cond)) hkt_die(__FILE__, __LINE__, #cond, __VA_ARGS__);                              \
     } while (0)
 
 /* ---- the allocator under test ------------------------------------------------------------- */
@@ -131,8 +130,12 @@ HKT_FN inline void hkt_free_sized(void *p, size_t n) {
 }
 
 /* -1 when unknown (system allocator), else hk_owns(p). */
-HKT_FN inline int hkt_owns(const void *p) { return hkt_owns_fn ? hkt_owns_fn(p) : -1; }
-HKT_FN inline int hkt_trim(void) { return hkt_trim_fn ? hkt_trim_fn() : -1; }
+HKT_FN inline int hkt_owns(const void *p) {
+    return hkt_owns_fn ? hkt_owns_fn(p) : -1;
+}
+HKT_FN inline int hkt_trim(void) {
+    return hkt_trim_fn ? hkt_trim_fn() : -1;
+}
 HKT_FN inline void hkt_stats_print(FILE *f) {
     if (hkt_stats_fn) hkt_stats_fn(f);
 }
@@ -199,8 +202,12 @@ typedef struct {
     uint64_t s;
 } hkt_rng;
 /* splitmix64: a Weyl sequence through the finaliser. */
-HKT_FN inline uint64_t hkt_next(hkt_rng *r) { return hkt_mix(r->s += 0x632BE59BD9B4E019ull); }
-HKT_FN inline uint64_t hkt_below(hkt_rng *r, uint64_t n) { return hkt_next(r) % n; }
+HKT_FN inline uint64_t hkt_next(hkt_rng *r) {
+    return hkt_mix(r->s += 0x632BE59BD9B4E019ull);
+}
+HKT_FN inline uint64_t hkt_below(hkt_rng *r, uint64_t n) {
+    return hkt_next(r) % n;
+}
 
 /* Sizes skewed toward small, as real programs allocate: most <= 1 KiB, some medium, a few up
  * to max (inclusive). */
@@ -289,8 +296,7 @@ HKT_FN size_t hkt_verify_prefix(const void *p, size_t filled, size_t n, uint64_t
     if (filled <= HKT_DENSE_MAX) return hkt_check_range(b, 0, n, key);
     if ((bad = hkt_check_range(b, 0, n < 4096 ? n : 4096, key)) != (size_t)-1) return bad;
     for (size_t o = 4096; o + 4096 < filled && o < n; o += 4096)
-        if ((bad = hkt_check_range(b, o, o + 64 < n ? o + 64 : n, key)) != (size_t)-1)
-            return bad;
+        if ((bad = hkt_check_range(b, o, o + 64 < n ? o + 64 : n, key)) != (size_t)-1) return bad;
     size_t tail = filled - 4096;
     if (tail < n) return hkt_check_range(b, tail, n, key);
     return (size_t)-1;
