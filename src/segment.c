@@ -13,6 +13,7 @@ static segment_t *cache_list;
 static long cache_count;
 static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 static segment_t *abandoned_list;
+static _Atomic long abandoned_count; /* lets a reclaim attempt skip the lock */
 
 static void seg_list_push(segment_t **list, segment_t *seg) {
     seg->prev = NULL;
@@ -142,10 +143,13 @@ static page_t *seg_try_alloc(segment_t *seg, size_t k) {
 }
 
 static segment_t *abandoned_pop(void) {
-    if (__atomic_load_n(&abandoned_list, __ATOMIC_RELAXED) == NULL) return NULL;
+    if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&abandoned_lock);
     segment_t *seg = abandoned_list;
-    if (seg) seg_list_remove(&abandoned_list, seg);
+    if (seg) {
+        seg_list_remove(&abandoned_list, seg);
+        atomic_fetch_sub_explicit(&abandoned_count, 1, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&abandoned_lock);
     return seg;
 }
@@ -236,6 +240,7 @@ void seg_abandon_all(heap_t *h) {
         atomic_fetch_add_explicit(&hk_counters.abandoned, 1, memory_order_relaxed);
         pthread_mutex_lock(&abandoned_lock);
         seg_list_push(&abandoned_list, seg);
+        atomic_fetch_add_explicit(&abandoned_count, 1, memory_order_relaxed);
         pthread_mutex_unlock(&abandoned_lock);
     }
     h->segments = NULL;
