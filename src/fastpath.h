@@ -24,11 +24,12 @@ static inline void *hk_malloc_inline(size_t size) {
 }
 
 static inline void hk_free_inline(void *p) {
-    segment_t *seg = hk_segment_of(p); /* NULL and foreign pointers fail here */
-    if (unlikely(seg == NULL)) {
+    uintptr_t si = hk_segment_index(p);
+    if (unlikely(!hk_segment_known(si))) { /* NULL and foreign pointers end here */
         hk_free_not_ours(p, "free");
         return;
     }
+    segment_t *seg = (segment_t *)(si << SEG_SHIFT);
     page_t *pg = hk_page_of(seg, p);
     if (likely(atomic_load_explicit(&seg->thread_id, memory_order_relaxed) == hk_thread_self())) {
         block_t *b = (block_t *)p;

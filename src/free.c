@@ -26,7 +26,7 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
         return;
     }
     if (unlikely(pg->reserved == 0 ||
-                 ((uintptr_t)p - (uintptr_t)pg->start) % pg->block_size != 0)) {
+                 ((uintptr_t)p - (uintptr_t)hk_page_start(pg)) % pg->block_size != 0)) {
         hk_free_not_ours(p, "free of a pointer inside a segment but not at a live block");
         return;
     }

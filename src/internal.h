@@ -49,20 +49,20 @@ struct heap_s;
 typedef struct page_s {
     block_t *free;
     block_t *local_free;
-    uint32_t used;           /* blocks handed out and not yet returned to free/local_free */
+    uint32_t used;         /* blocks handed out and not yet returned to free/local_free */
+    uint32_t block_size;
+    uint16_t slice_offset; /* bytes back from this slice entry to its page's head entry */
+    uint16_t capacity;     /* blocks carved into lists so far (lazy extension) */
+    uint16_t reserved;     /* blocks that fit; 0 for a free slice */
+    uint8_t slice_count;
     _Atomic uint8_t in_full; /* on the heap's full list; read by remote freers */
     uint8_t class_idx;
-    uint8_t is_zero;       /* large pages: memory known to be zero */
-    uint8_t pad;
-    uint32_t slice_offset; /* bytes back from this slice entry to its page's head entry */
-    uint32_t block_size;
-    uint32_t capacity; /* blocks carved into lists so far (lazy extension) */
-    uint32_t reserved; /* blocks that fit; 0 for a free slice */
-    uint16_t slice_count;
+    uint8_t is_zero; /* large pages: memory known to be zero */
     _Atomic(block_t *) remote_free;
-    uint8_t *start;
     struct page_s *next, *prev; /* heap queue or full list */
 } page_t;
+/* 64 bytes, so the slice table is indexed with a shift. */
+_Static_assert(sizeof(page_t) == 64, "page_t must stay one cache line");
 
 enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
 
@@ -119,18 +119,31 @@ static inline size_t hk_size_class(size_t n) {
     return SMALL_CLASSES + (b - 10) * 4 + (((n - 1) >> (b - 2)) & 3);
 }
 
-/* Segment of a pointer that may be a block: (p-1) so a huge block at offset SEG_SIZE
- * still maps to its header. NULL when the address is not in one of our segments. */
+/* Index of the segment a block pointer belongs to: (p-1) so that a huge block placed at
+ * offset SEG_SIZE still maps to its header. */
+static inline uintptr_t hk_segment_index(const void *p) {
+    return ((uintptr_t)p - 1) >> SEG_SHIFT;
+}
+
+/* 1 when the index is one of our segments; NULL and foreign pointers give 0. */
+static inline int hk_segment_known(uintptr_t si) {
+    return likely(si < SEG_MAP_COUNT) &&
+           likely(atomic_load_explicit(&hk_seg_map[si], memory_order_relaxed) != 0);
+}
+
 static inline segment_t *hk_segment_of(const void *p) {
-    uintptr_t si = ((uintptr_t)p - 1) >> SEG_SHIFT;
-    if (unlikely(si >= SEG_MAP_COUNT)) return NULL;
-    if (unlikely(!atomic_load_explicit(&hk_seg_map[si], memory_order_relaxed))) return NULL;
-    return (segment_t *)(si << SEG_SHIFT);
+    uintptr_t si = hk_segment_index(p);
+    return hk_segment_known(si) ? (segment_t *)(si << SEG_SHIFT) : NULL;
 }
 
 static inline page_t *hk_page_of(segment_t *seg, const void *p) {
     page_t *s = &seg->slices[((uintptr_t)p - (uintptr_t)seg) >> SLICE_SHIFT];
     return (page_t *)((char *)s - s->slice_offset);
+}
+
+static inline uint8_t *hk_page_start(page_t *pg) {
+    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    return (uint8_t *)seg + (size_t)(pg - seg->slices) * SLICE_SIZE;
 }
 
 static inline uint64_t hk_slice_run_mask(size_t first, size_t count) {

@@ -111,9 +111,8 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
         pg->reserved = 1;
         pg->used = 1;
         pg->slice_count = 1;
-        pg->start = (uint8_t *)seg + off;
         if (off >> SLICE_SHIFT)
-            seg->slices[off >> SLICE_SHIFT].slice_offset = (uint32_t)((off >> SLICE_SHIFT) * sizeof(page_t));
+            seg->slices[off >> SLICE_SHIFT].slice_offset = (uint16_t)((off >> SLICE_SHIFT) * sizeof(page_t));
         atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
     }
     seg->kind = SEG_HUGE;
@@ -137,8 +136,9 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     else q->first = pg;
     q->last = pg;
     atomic_fetch_add_explicit(&hk_counters.pages[LARGE_CLASS], 1, memory_order_relaxed);
-    if (zero && !pg->is_zero) memset(pg->start, 0, size);
-    return pg->start;
+    uint8_t *p = hk_page_start(pg);
+    if (zero && !pg->is_zero) memset(p, 0, size);
+    return p;
 }
 
 void huge_free(segment_t *seg, void *p) {

@@ -82,13 +82,14 @@ size_t page_collect(page_t *pg) {
 static void page_extend(page_t *pg) {
     size_t bsize = pg->block_size;
     size_t n = bsize >= EXTEND_BYTES ? 1 : EXTEND_BYTES / bsize;
-    if (n > pg->reserved - pg->capacity) n = pg->reserved - pg->capacity;
-    uint8_t *first = pg->start + (size_t)pg->capacity * bsize;
+    size_t left = (size_t)pg->reserved - pg->capacity;
+    if (n > left) n = left;
+    uint8_t *first = hk_page_start(pg) + (size_t)pg->capacity * bsize;
     uint8_t *p = first;
     for (size_t i = 1; i < n; i++, p += bsize) ((block_t *)p)->next = (block_t *)(p + bsize);
     ((block_t *)p)->next = pg->free;
     pg->free = (block_t *)first;
-    pg->capacity += (uint32_t)n;
+    pg->capacity += (uint16_t)n;
 }
 
 static void page_unfull(heap_t *h, page_t *pg) {
@@ -144,7 +145,7 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
     pg->block_size = hk_class_size[cls];
-    pg->reserved = (uint32_t)((slices * SLICE_SIZE) / pg->block_size);
+    pg->reserved = (uint16_t)((slices * SLICE_SIZE) / pg->block_size);
     page_extend(pg);
     queue_push_front(h, pg);
     atomic_fetch_add_explicit(&hk_counters.pages[cls], 1, memory_order_relaxed);

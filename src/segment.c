@@ -127,9 +127,8 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
     page_t *pg = &seg->slices[first];
     memset(pg, 0, sizeof *pg);
     pg->is_zero = (seg->dirty_mask & run) == 0;
-    pg->slice_count = (uint16_t)k;
-    pg->start = (uint8_t *)seg + first * SLICE_SIZE;
-    for (size_t j = 1; j < k; j++) pg[j].slice_offset = (uint32_t)(j * sizeof(page_t));
+    pg->slice_count = (uint8_t)k;
+    for (size_t j = 1; j < k; j++) pg[j].slice_offset = (uint16_t)(j * sizeof(page_t));
     seg->free_mask &= ~run;
     seg->dirty_mask &= ~run;
     return pg;
