@@ -40,7 +40,9 @@ class Workload:
 
 
 # The first entry is the headline workload (DESIGN.md: random mixed 16-1024 B, ws 400).
-# Arguments: full mode, quick mode, callgrind (small: valgrind runs ~50x slower).
+# Arguments: full mode, quick mode, callgrind (small: valgrind runs ~50x slower). The last
+# callgrind argument is a work count: it is run at N and 2N and the difference is divided by
+# the difference in ops, so start-up, fill and drain cancel out of instructions per op.
 WORKLOADS = [
     Workload("random_mixed", "random_mixed", "--iters 20000000", "--iters 8000000",
              "--iters 200000", "16-1024 B, ws 400"),
@@ -73,7 +75,7 @@ WORKLOADS = [
              "append-grown strings and arrays"),
     Workload("soak", "soak", "--phases 6 --phase-seconds 2",
              "--quick --phases 6 --phase-ops 400000 --hi 50000",
-             "--quick --phases 4 --phase-ops 20000 --hi 5000",
+             "--quick --phases 4 --hi 5000 --phase-ops 20000",
              "ws 2000 <-> 100000 phases, RSS drift", max_reps=2),
 ]
 
@@ -189,8 +191,8 @@ def fmt_mib(kb):
     return "-" if kb is None else f"{kb / 1024:.1f}"
 
 
-def callgrind_ir(cmd, lib, outdir, timeout):
-    """Total instructions (Ir) of one run under callgrind and the ops it reported."""
+def callgrind_run(cmd, lib, outdir, timeout):
+    """(total instructions Ir, ops reported) of one run under callgrind, or None."""
     cg_out = os.path.join(outdir, "callgrind.out")
     if os.path.exists(cg_out):
         os.remove(cg_out)
@@ -200,13 +202,25 @@ def callgrind_ir(cmd, lib, outdir, timeout):
     rc, out, err, _ = run_measured(vg + cmd, lib, timeout, env=child_env(lib))
     res = parse_result(out)
     if rc != 0 or not res or res.get("checks") != "ok" or not os.path.exists(cg_out):
+        log(f"callgrind run failed (exit {rc}): {err.strip()[-300:]}")
         return None
     total = None
     with open(cg_out) as f:
         for line in f:
             if line.startswith(("summary:", "totals:")):
                 total = int(line.split()[1])
-    return total / int(res["ops"]) if total and int(res.get("ops", 0)) else None
+    os.remove(cg_out)
+    return (total, int(res["ops"])) if total else None
+
+
+def callgrind_ir(cmd, lib, outdir, timeout):
+    """Instructions per op in the steady state: runs at N and 2N (N = the last argument)."""
+    n = int(cmd[-1])
+    one = callgrind_run(cmd, lib, outdir, timeout)
+    two = callgrind_run(cmd[:-1] + [str(2 * n)], lib, outdir, timeout)
+    if not one or not two or two[1] <= one[1]:
+        return None
+    return (two[0] - one[0]) / (two[1] - one[1])
 
 
 def spsc_bench(timeout):
@@ -316,8 +330,8 @@ def markdown(args, workloads, allocs, skipped, summary, ref, with_cg, argv):
         lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
     if with_cg:
         lines.append("")
-        lines.append("Instructions per op (callgrind, whole process incl. the workload's own "
-                     "loop and checks)")
+        lines.append("Instructions per op (callgrind, steady state: runs at N and 2N differenced; "
+                     "includes the workload's own loop and checks)")
         lines.append("")
         lines.append("| workload | " + " | ".join(names) + " |")
         lines.append("|---|" + "---:|" * len(names))
