@@ -20,3 +20,8 @@ $(BUILD)/libhakmem.so: $(LIB_OBJS)
 
 $(BUILD)/libhakmem.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $(LIB_OBJS)
+
+# `make stats-lib`: the same library with per-class counters, in build/stats/.
+.PHONY: stats-lib
+stats-lib:
+	$(MAKE) HAKMEM_BUILD_STATS=1 BUILD=$(BUILD)/stats $(BUILD)/stats/libhakmem.so

@@ -209,8 +209,9 @@ void options_print(FILE *out);
 /* ---- stats.c ---- */
 typedef struct hk_counters_s {
     _Atomic int64_t seg_count, seg_peak, mapped, mapped_peak, committed, committed_peak;
-    _Atomic int64_t huge_count, purges, remote_frees, bad_frees, abandoned, reclaimed;
+    _Atomic int64_t huge_count, purges, bad_frees, abandoned, reclaimed;
     _Atomic int64_t pages[CLASS_COUNT + 1];
+    _Atomic int64_t remote_frees[CLASS_COUNT + 1]; /* cross-thread frees per class */
 } hk_counters_t;
 extern hk_counters_t hk_counters;
 void stats_add(_Atomic int64_t *v, _Atomic int64_t *peak, int64_t delta);
