@@ -248,7 +248,7 @@ def write_chart(outdir, workloads, allocs, summary, ref):
 
     def dat(path, value):
         with open(path, "w") as f:
-            f.write("workload " + " ".join(names) + "\n")
+            f.write("# workload " + " ".join(names) + "\n")  # a comment: no empty first group
             for w in workloads:
                 vals = [value(summary.get((w.name, a))) for a in names]
                 f.write(w.name + " " + " ".join("?" if v is None else f"{v:.4g}" for v in vals)
@@ -257,11 +257,13 @@ def write_chart(outdir, workloads, allocs, summary, ref):
     ratio_dat, rss_dat = os.path.join(outdir, "bench_ratio.dat"), os.path.join(outdir, "bench_rss.dat")
     dat(ratio_dat, lambda s: s and s["ratio"])
     dat(rss_dat, lambda s: s and s["rss_kb"] and s["rss_kb"] / 1024)
-    cols = ", ".join(f"'{{f}}' using {i + 2}{':xtic(1)' if i == 0 else ''} title '{n}'"
-                     for i, n in enumerate(names))
+    cols = ", ".join(f"'{{f}}' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    # Horizontal labels broken at '_' stay readable in every SVG viewer (rotated text does not).
+    xtics = ", ".join('"{}" {}'.format(w.name.replace("_", "\\n"), i)
+                      for i, w in enumerate(workloads))
     svg = os.path.join(outdir, "bench.svg")
     script = f"""
-set terminal svg size 1200,900 dynamic enhanced font 'sans,10'
+set terminal svg size 1200,1000 dynamic enhanced font 'sans,10'
 set output '{svg}'
 set datafile missing '?'
 set style data histograms
@@ -270,7 +272,8 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
 set key outside right top
-set xtics rotate by -35 noenhanced
+set xtics ({xtics}) noenhanced font ',9'
+set bmargin 4
 set multiplot layout 2,1
 set title 'Throughput relative to {ref} (median; above 1 = faster than {ref})'
 set ylabel 'ops/s / {ref} ops/s'
