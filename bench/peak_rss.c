@@ -15,12 +15,15 @@ int main(int argc, char **argv) {
     const char *out = NULL, *preload = NULL;
     int i = 1;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
-        else if (strcmp(argv[i], "--preload") == 0 && i + 1 < argc) preload = argv[++i];
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--preload") == 0 && i + 1 < argc)
+            preload = argv[++i];
         else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
-        } else break;
+        } else
+            break;
     }
     if (!out || i >= argc) {
         fprintf(stderr, "usage: peak_rss --out FILE [--preload LIB] -- PROGRAM [ARGS...]\n"
@@ -34,8 +37,10 @@ int main(int argc, char **argv) {
         return 127;
     }
     if (pid == 0) {
-        if (preload && *preload) setenv("LD_PRELOAD", preload, 1);
-        else unsetenv("LD_PRELOAD");
+        if (preload && *preload)
+            setenv("LD_PRELOAD", preload, 1);
+        else
+            unsetenv("LD_PRELOAD");
         execvp(argv[i], &argv[i]);
         fprintf(stderr, "peak_rss: exec %s: %s\n", argv[i], strerror(errno));
         _exit(127);
