@@ -7,8 +7,8 @@
 #define NAME "alloc_churn"
 
 #if HKT_TSAN
-#define THREADS_PER_ROUND 48
-#define OPS_PER_THREAD 1000
+#define THREADS_PER_ROUND 96
+#define OPS_PER_THREAD 1500
 #else
 #define THREADS_PER_ROUND 200
 #define OPS_PER_THREAD 3000

@@ -1,5 +1,6 @@
 /* alloc_crossthread: blocks freed by a thread other than the one that allocated them.
- * Phase 1: producer/consumer pairs (producer allocates and fills, consumer verifies and frees).
+ * Phase 1: producer/consumer pairs (producer allocates and fills, plain, calloc or aligned;
+ * consumer verifies, reallocs some, and frees, plain or sized).
  * Phase 2: owner -> relay -> freer pipelines, where a third thread frees while the owner keeps
  * allocating and freeing locally in the same size classes and checks its own blocks. */
 #include "alloc_test.h"
@@ -13,6 +14,7 @@ typedef struct {
     void *p;
     size_t n;
     uint64_t key;
+    size_t align; /* 0: malloc/calloc block */
 } item_t;
 typedef struct {
     _Alignas(64) atomic_size_t head; /* next slot the consumer reads */
@@ -38,8 +40,8 @@ static item_t ring_pop(ring_t *r) {
 }
 
 #if HKT_TSAN
-#define PAIR_BLOCKS 20000
-#define PIPE_BLOCKS 10000
+#define PAIR_BLOCKS 60000
+#define PIPE_BLOCKS 30000
 #else
 #define PAIR_BLOCKS 300000
 #define PIPE_BLOCKS 150000
@@ -71,25 +73,51 @@ static void *producer(void *arg) {
     stage_t *st = arg;
     hkt_rng r = {0xABCDull + (uint64_t)st->id};
     for (unsigned long i = 0; i < st->blocks; i++) {
-        item_t it = {NULL, xsize(&r), hkt_mix(((uint64_t)st->id << 48) ^ i)};
-        it.p = hkt_below(&r, 8) == 0 ? calloc(1, it.n) : malloc(it.n);
+        item_t it = {NULL, xsize(&r), hkt_mix(((uint64_t)st->id << 48) ^ i), 0};
+        uint64_t kind = hkt_below(&r, 8);
+        if (kind == 0) {
+            it.p = calloc(1, it.n);
+        } else if (kind == 1) {
+            /* the remote free must find the block from an aligned (interior) address */
+            it.align = (size_t)16 << hkt_below(&r, 13); /* 16 B .. 64 KiB */
+            it.p = aligned_alloc(it.align, it.n);
+            REQUIRE(!it.p || ((uintptr_t)it.p & (it.align - 1)) == 0, "aligned_alloc(%zu)",
+                    it.align);
+        } else {
+            it.p = malloc(it.n);
+        }
         REQUIRE(it.p, "producer %d: malloc(%zu)", st->id, it.n);
         hkt_fill(it.p, it.n, it.key);
         ring_push(st->ring, it);
     }
-    ring_push(st->ring, (item_t){NULL, 0, 0});
+    ring_push(st->ring, (item_t){0});
     return NULL;
 }
 
 static void *consumer(void *arg) {
     stage_t *st = arg;
+    hkt_rng r = {0x7777ull + (uint64_t)st->id};
     unsigned long n = 0;
     for (;;) {
         item_t it = ring_pop(st->in);
         if (!it.p) break;
         check_item(&it, "consumer");
-        /* Half the frees sized, so both remote-free entry points are used. */
-        if (n & 1)
+        size_t u = hkt_usable_size(it.p);
+        REQUIRE(u >= it.n, "usable_size of a block from another thread: %zu < %zu", u, it.n);
+        if (n % 4 == 1) {
+            /* realloc of another thread's block: its old block is freed remotely */
+            size_t m = xsize(&r);
+            unsigned char *q = realloc(it.p, m ? m : 1);
+            REQUIRE(q, "realloc(%zu -> %zu)", it.n, m);
+            size_t bad = hkt_verify_prefix(q, it.n, m, it.key);
+            REQUIRE(bad == (size_t)-1, "realloc %zu -> %zu of a remote block lost byte %zu", it.n,
+                    m, bad);
+            it.p = q;
+            it.n = m ? m : 1;
+            it.align = 0;
+        }
+        /* Some frees sized, so both remote-free entry points are used. */
+        if ((n & 1) && !it.align)
             hkt_free_sized(it.p, it.n);
         else
             free(it.p);
@@ -108,7 +136,8 @@ static void *owner(void *arg) {
     hkt_rng r = {0x0123ull + (uint64_t)st->id};
     unsigned long ops = 0;
     for (unsigned long i = 0; i < st->blocks; i++) {
-        item_t it = {NULL, hkt_size(&r, 64 * KiB), hkt_mix(((uint64_t)(st->id + 100) << 48) ^ i)};
+        item_t it = {NULL, hkt_size(&r, 64 * KiB), hkt_mix(((uint64_t)(st->id + 100) << 48) ^ i),
+                     0};
         it.p = malloc(it.n);
         REQUIRE(it.p, "owner: malloc(%zu)", it.n);
         hkt_fill(it.p, it.n, it.key);
@@ -133,7 +162,7 @@ static void *owner(void *arg) {
             check_item(&local[k], "owner (local block)");
             free(local[k].p);
         }
-    ring_push(st->ring, (item_t){NULL, 0, 0});
+    ring_push(st->ring, (item_t){0});
     st->local_ops = ops;
     return NULL;
 }
@@ -175,8 +204,8 @@ int main(void) {
     }
     CHECK(freed == (unsigned long)PAIRS * PAIR_BLOCKS, "consumers freed %lu of %lu", freed,
           (unsigned long)PAIRS * PAIR_BLOCKS);
-    printf("  %d producer/consumer pairs: %lu blocks (0..1 MiB) allocated, filled, verified and "
-           "freed on another thread\n",
+    printf("  %d producer/consumer pairs: %lu blocks (0..4 MiB, some aligned) "
+           "allocated, filled, verified, some realloc'd, freed on another thread\n",
            PAIRS, freed);
 
     stage_t own[PIPES], rel[PIPES], fre[PIPES];

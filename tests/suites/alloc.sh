@@ -11,6 +11,14 @@ done
 t alloc_conformance/preload-verbose env HAKMEM_VERBOSE=1 LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_conformance
 
+# No caches and immediate purging: every free that empties a page or segment goes back to the
+# OS at once, so reuse of purged memory (calloc zeroing, stale list heads) is exercised hard.
+hk_nocache=(HAKMEM_PURGE_DELAY_MS=0 HAKMEM_SEGMENT_CACHE=0 HAKMEM_LARGE_CACHE_MB=0)
+for prog in stress crossthread churn large; do
+    t "alloc_$prog/preload-nocache" env "${hk_nocache[@]}" LD_PRELOAD="$HK_LIB" \
+        "build/tests/alloc_$prog"
+done
+
 # A different seed each run widens coverage over time; the seed is in the log for replay.
 t alloc_stress/preload-seed env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
     --seed "$(( (RANDOM << 15) | RANDOM ))" --iters 1000000
@@ -31,3 +39,5 @@ tsan_run='export TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}"
 for prog in crossthread churn; do
     t "alloc_$prog/tsan" bash -c "$tsan_run" tsan_run "build/tsan/alloc_$prog"
 done
+t alloc_crossthread/tsan-nocache env "${hk_nocache[@]}" bash -c "$tsan_run" tsan_run \
+    build/tsan/alloc_crossthread
