@@ -78,6 +78,8 @@ static void test_alignment_and_usable(void) {
         free(c);
     }
     CHECK(hkt_usable_size(NULL) == 0, "usable_size(NULL) = %zu", hkt_usable_size(NULL));
+    if (hkt_usable_fn) /* hk_usable_size through dlsym in the preload build */
+        CHECK(hkt_usable_fn(NULL) == 0, "hk_usable_size(NULL) = %zu", hkt_usable_fn(NULL));
     printf("  usable_size: whole usable area writable without touching neighbours; NULL -> 0\n");
 }
 

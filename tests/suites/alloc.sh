@@ -1,6 +1,9 @@
 # Allocator tests (tests/alloc_*.c, built by mk/tests.mk): each program in its preload build
 # (libc binary + LD_PRELOAD=$HK_LIB), its linked hk_ build (.hk) and, for the multi-threaded
 # ones, under TSan. Sourced by tests/run_all.sh, which provides t / t_slow and HK_LIB.
+# The preload builds refuse to run unless hakmem is the active allocator; to compare behaviour
+# with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
+#   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
 for prog in conformance stress crossthread churn fork large; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
