@@ -30,7 +30,9 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
         hk_free_not_ours(p, "free of a pointer inside a segment but not at a live block");
         return;
     }
-    atomic_fetch_add_explicit(&hk_counters.remote_frees[pg->class_idx], 1, memory_order_relaxed);
+#ifdef HAKMEM_BUILD_STATS
+    hk_heap_tls->st_remote[pg->class_idx]++; /* the freeing thread's heap: no sharing */
+#endif
     block_t *b = (block_t *)p;
     block_t *head = atomic_load_explicit(&pg->remote_free, memory_order_relaxed);
     do {

@@ -17,7 +17,7 @@ static uint8_t *meta_cursor, *meta_end;
 static pthread_key_t heap_key;
 static int heap_key_ready;
 #ifdef HAKMEM_BUILD_STATS
-static uint64_t dead_alloc[CLASS_COUNT + 2], dead_free[CLASS_COUNT + 2];
+static uint64_t dead_alloc[CLASS_COUNT + 2], dead_free[CLASS_COUNT + 2], dead_remote[CLASS_COUNT + 2];
 #endif
 
 #define META_CHUNK ((size_t)64 << 10)
@@ -43,6 +43,7 @@ static void heap_thread_exit(void *arg) {
     for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
         dead_alloc[c] += h->st_alloc[c];
         dead_free[c] += h->st_free[c];
+        dead_remote[c] += h->st_remote[c];
     }
 #endif
     for (heap_t **pp = &heaps_live; *pp; pp = &(*pp)->next_all) {
@@ -108,21 +109,24 @@ void heap_after_fork_child(void) {
     }
 }
 
-void heap_stats_merge(uint64_t *allocs, uint64_t *frees) {
+void heap_stats_merge(uint64_t *allocs, uint64_t *frees, uint64_t *remote) {
 #ifdef HAKMEM_BUILD_STATS
     pthread_mutex_lock(&heaps_lock);
     for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
         allocs[c] = dead_alloc[c];
         frees[c] = dead_free[c];
+        remote[c] = dead_remote[c];
     }
     for (heap_t *h = heaps_live; h; h = h->next_all)
         for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
             allocs[c] += h->st_alloc[c];
             frees[c] += h->st_free[c];
+            remote[c] += h->st_remote[c];
         }
     pthread_mutex_unlock(&heaps_lock);
 #else
     (void)allocs;
     (void)frees;
+    (void)remote;
 #endif
 }

@@ -93,7 +93,7 @@ typedef struct heap_s {
     uint64_t purge_deadline_ns;
     struct heap_s *next_all; /* registry of live heaps, or the free pool */
 #ifdef HAKMEM_BUILD_STATS
-    uint64_t st_alloc[CLASS_COUNT + 2], st_free[CLASS_COUNT + 2];
+    uint64_t st_alloc[CLASS_COUNT + 2], st_free[CLASS_COUNT + 2], st_remote[CLASS_COUNT + 2];
 #endif
 } heap_t;
 
@@ -182,7 +182,7 @@ heap_t *heap_init_thread(void);
 void heap_lock_all(void);
 void heap_unlock_all(void);
 void heap_after_fork_child(void);
-void heap_stats_merge(uint64_t *allocs, uint64_t *frees);
+void heap_stats_merge(uint64_t *allocs, uint64_t *frees, uint64_t *remote);
 
 /* ---- large.c ---- */
 void *large_alloc(heap_t *h, size_t size, size_t align, int zero);
@@ -211,7 +211,6 @@ typedef struct hk_counters_s {
     _Atomic int64_t seg_count, seg_peak, mapped, mapped_peak, committed, committed_peak;
     _Atomic int64_t huge_count, purges, bad_frees, abandoned, reclaimed;
     _Atomic int64_t pages[CLASS_COUNT + 1];
-    _Atomic int64_t remote_frees[CLASS_COUNT + 1]; /* cross-thread frees per class */
 } hk_counters_t;
 extern hk_counters_t hk_counters;
 void stats_add(_Atomic int64_t *v, _Atomic int64_t *peak, int64_t delta);

@@ -57,24 +57,24 @@ HK_API void hk_stats_print(FILE *out) {
     fprintf(out, "  committed     %10.1f MiB (peak %.1f MiB)  [slices in use or not yet purged]\n",
             MIB(LOAD(committed)), MIB(LOAD(committed_peak)));
     fprintf(out, "  process RSS   %10.1f MiB\n", (double)rss_kib() / 1024.0);
-    long long remote = 0;
-    for (size_t c = 0; c <= LARGE_CLASS; c++) remote += (long long)LOAD(remote_frees[c]);
-    fprintf(out, "  remote frees  %10lld   purges %lld   bad frees %lld\n", remote,
-            (long long)LOAD(purges), (long long)LOAD(bad_frees));
+    fprintf(out, "  purges %lld   bad frees %lld\n", (long long)LOAD(purges),
+            (long long)LOAD(bad_frees));
     fprintf(out, "  segments abandoned %lld, reclaimed %lld\n", (long long)LOAD(abandoned),
             (long long)LOAD(reclaimed));
     uint64_t allocs[CLASS_COUNT + 2] = {0}, frees[CLASS_COUNT + 2] = {0};
-    heap_stats_merge(allocs, frees);
+    uint64_t remote[CLASS_COUNT + 2] = {0};
+    heap_stats_merge(allocs, frees, remote);
 #ifdef HAKMEM_BUILD_STATS
     fprintf(out, "  %-6s %10s %8s %12s %14s %14s\n", "class", "block", "pages", "remote frees",
             "allocs", "frees");
 #else
-    fprintf(out, "  %-6s %10s %8s %12s   (alloc/free counts need HAKMEM_BUILD_STATS=1)\n", "class",
-            "block", "pages", "remote frees");
+    fprintf(out, "  %-6s %10s %8s   (alloc, free and cross-thread free counts per class need\n"
+                 "  %-6s %10s %8s    a HAKMEM_BUILD_STATS=1 build: make stats-lib)\n",
+            "class", "block", "pages", "", "", "");
 #endif
     for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
         long long pages = c <= LARGE_CLASS ? (long long)LOAD(pages[c]) : LOAD(huge_count);
-        long long rf = c <= LARGE_CLASS ? (long long)LOAD(remote_frees[c]) : 0;
+        long long rf = (long long)remote[c];
         if (pages == 0 && allocs[c] == 0 && rf == 0) continue;
         char name[16];
         if (c < CLASS_COUNT) snprintf(name, sizeof name, "%u", hk_class_size[c]);
@@ -83,7 +83,7 @@ HK_API void hk_stats_print(FILE *out) {
         fprintf(out, "  %-6zu %10s %8lld %12lld %14llu %14llu\n", c, name, pages, rf,
                 (unsigned long long)allocs[c], (unsigned long long)frees[c] + (unsigned long long)rf);
 #else
-        fprintf(out, "  %-6zu %10s %8lld %12lld\n", c, name, pages, rf);
+        fprintf(out, "  %-6zu %10s %8lld\n", c, name, pages);
 #endif
     }
     fprintf(out, "  options:\n");
