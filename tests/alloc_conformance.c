@@ -372,8 +372,21 @@ static void test_posix_memalign(void) {
             free(p[i]);
         }
     }
+    /* Alignments beyond the segment size must work too (huge tier). */
+    for (size_t a = 8 * MiB; a <= 64 * MiB; a *= 2) {
+        for (size_t n = 1; n <= 3 * a; n = n * 97 + 3) {
+            void *p = NULL;
+            int rc = posix_memalign(&p, a, n);
+            CHECK(rc == 0, "posix_memalign(%zu, %zu) = %d", a, n, rc);
+            exercise_aligned("posix_memalign", rc ? NULL : p, a, n);
+            if (rc == 0) {
+                memset(p, 0x44, n < 4096 ? n : 4096);
+                free(p);
+            }
+        }
+    }
     printf("  posix_memalign: EINVAL for 0, < sizeof(void*), non-powers of two; every power of "
-           "two 8 B..4 MiB works\n");
+           "two 8 B..64 MiB works\n");
 }
 
 static void test_aligned_alloc(void) {

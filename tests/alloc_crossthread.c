@@ -179,7 +179,11 @@ static void *relay(void *arg) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    /* --scale N multiplies the work, for the slow soak variant */
+    unsigned long scale = argc == 3 && !strcmp(argv[1], "--scale") ? strtoul(argv[2], NULL, 0) : 1;
+    REQUIRE(argc == 1 || (argc == 3 && !strcmp(argv[1], "--scale") && scale > 0),
+            "usage: %s [--scale N]", argv[0]);
     hkt_init(NAME);
     double t0 = hkt_now();
 
@@ -191,7 +195,7 @@ int main(void) {
     stage_t prod[PAIRS], cons[PAIRS];
     pthread_t tp[PAIRS], tc[PAIRS];
     for (int i = 0; i < PAIRS; i++) {
-        prod[i] = (stage_t){.ring = &rings[i], .id = i, .blocks = PAIR_BLOCKS};
+        prod[i] = (stage_t){.ring = &rings[i], .id = i, .blocks = PAIR_BLOCKS * scale};
         cons[i] = (stage_t){.in = &rings[i], .id = i};
         REQUIRE(pthread_create(&tp[i], NULL, producer, &prod[i]) == 0, "pthread_create");
         REQUIRE(pthread_create(&tc[i], NULL, consumer, &cons[i]) == 0, "pthread_create");
@@ -202,8 +206,8 @@ int main(void) {
         pthread_join(tc[i], NULL);
         freed += cons[i].blocks;
     }
-    CHECK(freed == (unsigned long)PAIRS * PAIR_BLOCKS, "consumers freed %lu of %lu", freed,
-          (unsigned long)PAIRS * PAIR_BLOCKS);
+    CHECK(freed == (unsigned long)PAIRS * PAIR_BLOCKS * scale, "consumers freed %lu of %lu", freed,
+          (unsigned long)PAIRS * PAIR_BLOCKS * scale);
     printf("  %d producer/consumer pairs: %lu blocks (0..4 MiB, some aligned) "
            "allocated, filled, verified, some realloc'd, freed on another thread\n",
            PAIRS, freed);
@@ -212,7 +216,7 @@ int main(void) {
     pthread_t to[PIPES], tr[PIPES], tf[PIPES];
     for (int i = 0; i < PIPES; i++) {
         ring_t *a = &rings[PAIRS + 2 * i], *b = &rings[PAIRS + 2 * i + 1];
-        own[i] = (stage_t){.ring = a, .id = i, .blocks = PIPE_BLOCKS};
+        own[i] = (stage_t){.ring = a, .id = i, .blocks = PIPE_BLOCKS * scale};
         rel[i] = (stage_t){.in = a, .ring = b, .id = i};
         fre[i] = (stage_t){.in = b, .id = i};
         REQUIRE(pthread_create(&to[i], NULL, owner, &own[i]) == 0, "pthread_create");
@@ -228,8 +232,8 @@ int main(void) {
         freed += fre[i].blocks;
         local += own[i].local_ops;
     }
-    CHECK(freed == (unsigned long)PIPES * PIPE_BLOCKS, "freers freed %lu of %lu", freed,
-          (unsigned long)PIPES * PIPE_BLOCKS);
+    CHECK(freed == (unsigned long)PIPES * PIPE_BLOCKS * scale, "freers freed %lu of %lu", freed,
+          (unsigned long)PIPES * PIPE_BLOCKS * scale);
     printf("  %d owner -> relay -> freer pipelines: %lu blocks freed by a third thread while "
            "owners did %lu local ops in the same classes, all verified\n",
            PIPES, freed, local);

@@ -28,6 +28,8 @@ t alloc_stress/preload-seed env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
 t_slow alloc_stress/preload-long env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
     --iters 40000000 --slots 20000
 t_slow alloc_stress/hk-long build/tests/alloc_stress.hk --iters 40000000 --seed 99
+t_slow alloc_crossthread/preload-long env LD_PRELOAD="$HK_LIB" build/tests/alloc_crossthread \
+    --scale 20
 
 # TSan: a report exits 66. Some kernels' mmap layout makes TSan abort at start ("unexpected
 # memory mapping"); then the run is repeated without address randomisation.
