@@ -546,11 +546,20 @@ static void test_foreign_free(void) {
         printf("  foreign free: skipped on the system allocator (glibc aborts, by design)\n");
         return;
     }
+    /* The allocator's own options say what a bad free does: ignored by default, reported on
+     * stderr with HAKMEM_VERBOSE=1, fatal with HAKMEM_ABORT_ON_BAD_FREE=1. */
+    const char *v = getenv("HAKMEM_VERBOSE"), *ab = getenv("HAKMEM_ABORT_ON_BAD_FREE");
+    int expect_report = v && strcmp(v, "0") != 0, expect_abort = ab && strcmp(ab, "0") != 0;
+    char report_path[] = "/tmp/hk_foreign_free_XXXXXX";
+    int report_fd = mkstemp(report_path);
+    REQUIRE(report_fd >= 0, "mkstemp");
+    unlink(report_path);
     fflush(stdout);
     pid_t pid = fork();
     REQUIRE(pid >= 0, "fork");
     if (pid == 0) {
         alarm(30);
+        int saved_stderr = dup(2);
         long stack_var[8] = {1, 2, 3, 4, 5, 6, 7, 8};
         unsigned char *page =
             mmap(NULL, 1 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -571,8 +580,10 @@ static void test_foreign_free(void) {
                 bad = 1;
             }
         }
+        dup2(report_fd, 2); /* whatever the allocator says about the bad frees */
         for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++)
             free(foreign[i]);
+        dup2(saved_stderr, 2);
         /* A block from glibc itself, as when a library bypasses the interposed malloc. */
         void *(*libc_malloc)(size_t);
         *(void **)&libc_malloc = dlsym(RTLD_DEFAULT, "__libc_malloc");
@@ -607,12 +618,31 @@ static void test_foreign_free(void) {
     }
     int st = 0;
     REQUIRE(waitpid(pid, &st, 0) == pid, "waitpid");
+    char report[512] = "";
+    ssize_t got = pread(report_fd, report, sizeof report - 1, 0);
+    close(report_fd);
+    report[got > 0 ? got : 0] = 0;
+    for (char *c = report; *c; c++)
+        if (*c == '\n') *c = c[1] ? '|' : 0;
+    if (got > 0) printf("  allocator's report of the bad frees (first lines): %.200s\n", report);
+    if (expect_abort) {
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+              "HAKMEM_ABORT_ON_BAD_FREE=1, yet the child %s %d",
+              WIFSIGNALED(st) ? "died of signal" : "exited with",
+              WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        printf("  foreign free with HAKMEM_ABORT_ON_BAD_FREE=1: the child aborted\n");
+        return;
+    }
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
           "child that freed foreign pointers %s %d (stack, static, mmap, glibc block)",
           WIFSIGNALED(st) ? "died of signal" : "exited with",
           WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-    printf("  foreign free (stack, static, mmap page, glibc block): ignored, heap still sound%s\n",
-           WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "" : " -- FAILED");
+    if (expect_report)
+        CHECK(got > 0, "HAKMEM_VERBOSE=1 but nothing was reported about the foreign frees");
+    printf(
+        "  foreign free (stack, static, mmap page, glibc block): ignored%s, heap still sound%s\n",
+        expect_report ? " and reported" : "",
+        WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "" : " -- FAILED");
 }
 
 int main(void) {

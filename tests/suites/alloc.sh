@@ -10,9 +10,11 @@ for prog in conformance stress crossthread churn fork large; do
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
 
-# Foreign frees with the allocator reporting them (HAKMEM_VERBOSE=1) must be just as harmless.
+# Foreign frees with the allocator reporting them (HAKMEM_VERBOSE=1) must be just as harmless
+# and must be reported; with HAKMEM_ABORT_ON_BAD_FREE=1 the (forked) offender must abort.
 t alloc_conformance/preload-verbose env HAKMEM_VERBOSE=1 LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_conformance
+t alloc_conformance/hk-abort-bad-free env HAKMEM_ABORT_ON_BAD_FREE=1 build/tests/alloc_conformance.hk
 
 # No caches and immediate purging: every free that empties a page or segment goes back to the
 # OS at once, so reuse of purged memory (calloc zeroing, stale list heads) is exercised hard.
@@ -44,5 +46,7 @@ tsan_run='export TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}"
 for prog in crossthread churn; do
     t "alloc_$prog/tsan" bash -c "$tsan_run" tsan_run "build/tsan/alloc_$prog"
 done
-t alloc_crossthread/tsan-nocache env "${hk_nocache[@]}" bash -c "$tsan_run" tsan_run \
-    build/tsan/alloc_crossthread
+for prog in crossthread churn; do
+    t "alloc_$prog/tsan-nocache" env "${hk_nocache[@]}" bash -c "$tsan_run" tsan_run \
+        "build/tsan/alloc_$prog"
+done
