@@ -1,0 +1,417 @@
+// spsc_bench: include/hakmem_spsc.h against boost::lockfree::spsc_queue, in one run.
+// Owns the measurement only: throughput item at a time and in bulk, and round-trip latency,
+// with the two threads pinned to different CPUs. The consumer checks every sequence number,
+// so a broken channel stops the run instead of posting a number.
+#include "hakmem_spsc.h"
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+double ns_since(clk::time_point t0, clk::time_point t1) {
+    return std::chrono::duration<double, std::nano>(t1 - t0).count();
+}
+
+inline void cpu_relax() {
+    __builtin_ia32_pause();
+}
+
+[[noreturn]] void die(const char *what, std::uintptr_t got, std::uintptr_t want) {
+    std::fprintf(stderr, "spsc_bench: %s: got %lu, expected %lu\n", what,
+                 static_cast<unsigned long>(got), static_cast<unsigned long>(want));
+    std::exit(1);
+}
+
+void *as_item(std::uintptr_t x) {
+    return reinterpret_cast<void *>(x);
+}
+std::uintptr_t as_seq(void *p) {
+    return reinterpret_cast<std::uintptr_t>(p);
+}
+
+// ---- the two channels behind one interface ------------------------------------------------
+
+struct Hakmem {
+    static constexpr const char *name = "hakmem";
+    hk_spsc_tx *tx = nullptr;
+    hk_spsc_rx *rx = nullptr;
+    explicit Hakmem(std::size_t cap) {
+        if (hk_spsc_open(cap, &tx, &rx) != 0) die("hk_spsc_open failed", 0, 0);
+    }
+    ~Hakmem() {
+        hk_spsc_close_tx(tx);
+        hk_spsc_close_rx(rx);
+    }
+    Hakmem(const Hakmem &) = delete;
+    Hakmem &operator=(const Hakmem &) = delete;
+    bool push(void *v) { return hk_spsc_send(tx, v) == HK_SPSC_OK; }
+    bool pop(void *&v) { return hk_spsc_try_recv(rx, &v) == HK_SPSC_OK; }
+    std::size_t push_n(void *const *v, std::size_t n) { return hk_spsc_write_n(tx, v, n); }
+    void publish() { hk_spsc_flush(tx); }
+    std::size_t pop_n(void **v, std::size_t n) { return hk_spsc_read_n(rx, v, n); }
+};
+
+// Compile-time capacity: boost's fastest configuration (storage inline, no capacity load).
+template <std::size_t Cap> struct Boost {
+    static constexpr const char *name = "boost";
+    boost::lockfree::spsc_queue<void *, boost::lockfree::capacity<Cap>> q;
+    explicit Boost(std::size_t) {}
+    bool push(void *v) { return q.push(v); }
+    bool pop(void *&v) { return q.pop(v); }
+    std::size_t push_n(void *const *v, std::size_t n) { return q.push(v, n); }
+    void publish() {}
+    std::size_t pop_n(void **v, std::size_t n) { return q.pop(v, n); }
+};
+
+// ---- threads ----------------------------------------------------------------------------
+
+std::vector<int> g_cpus;
+
+void pin(std::thread &t, int which) {
+    if (g_cpus.size() < 2) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(g_cpus[static_cast<std::size_t>(which) % g_cpus.size()], &set);
+    pthread_setaffinity_np(t.native_handle(), sizeof set, &set);
+}
+
+// Both threads start together so thread creation and pinning stay out of the timing.
+struct StartLine {
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    void arrive_and_wait() {
+        ready.fetch_add(1);
+        while (!go.load(std::memory_order_acquire))
+            cpu_relax();
+    }
+    void release(int parties) {
+        while (ready.load() < parties)
+            std::this_thread::yield();
+        go.store(true, std::memory_order_release);
+    }
+};
+
+template <class P, class C> void run_pair(P &&producer, C &&consumer) {
+    StartLine start;
+    std::thread c([&] {
+        start.arrive_and_wait();
+        consumer();
+    });
+    std::thread p([&] {
+        start.arrive_and_wait();
+        producer();
+    });
+    pin(p, 0);
+    pin(c, 1);
+    start.release(2);
+    p.join();
+    c.join();
+}
+
+// ---- throughput ---------------------------------------------------------------------------
+// The producer streams 1, 2, 3, ... for a fixed time, then a 0 that ends the run; the
+// consumer checks each value and stamps the end. Items per second = items / (end - start).
+
+struct Config {
+    double run_ms = 200;
+    int reps = 5;
+    std::size_t pingpong_rounds = 200000;
+};
+
+template <class Chan> double throughput_item(std::size_t cap, const Config &cfg) {
+    std::unique_ptr<Chan> ch(new Chan(cap));
+    clk::time_point t0, t1;
+    std::uintptr_t sent = 0;
+    run_pair(
+        [&] {
+            t0 = clk::now();
+            auto stop = t0 + std::chrono::microseconds(static_cast<long>(cfg.run_ms * 1e3));
+            std::uintptr_t seq = 1;
+            for (;;) {
+                for (int i = 0; i < 4096; i++, seq++)
+                    while (!ch->push(as_item(seq)))
+                        cpu_relax();
+                if (clk::now() >= stop) break;
+            }
+            while (!ch->push(as_item(0)))
+                cpu_relax();
+            sent = seq - 1;
+        },
+        [&] {
+            std::uintptr_t want = 1;
+            for (;;) {
+                void *v;
+                while (!ch->pop(v))
+                    cpu_relax();
+                if (as_seq(v) != want) {
+                    if (v == nullptr) break;
+                    die("item order", as_seq(v), want);
+                }
+                want++;
+            }
+            t1 = clk::now();
+            if (want - 1 == 0) die("nothing received", 0, 1);
+        });
+    return static_cast<double>(sent) / ns_since(t0, t1) * 1e3; // Mitems/s
+}
+
+template <class Chan>
+double throughput_bulk(std::size_t cap, std::size_t batch, const Config &cfg) {
+    std::unique_ptr<Chan> ch(new Chan(cap));
+    clk::time_point t0, t1;
+    std::uintptr_t sent = 0;
+    run_pair(
+        [&] {
+            std::vector<void *> buf(batch);
+            t0 = clk::now();
+            auto stop = t0 + std::chrono::microseconds(static_cast<long>(cfg.run_ms * 1e3));
+            std::uintptr_t seq = 1;
+            for (;;) {
+                for (int rounds = 0; rounds < 256; rounds++) {
+                    for (std::size_t i = 0; i < batch; i++)
+                        buf[i] = as_item(seq + i);
+                    for (std::size_t done = 0; done < batch;) {
+                        std::size_t n = ch->push_n(buf.data() + done, batch - done);
+                        if (n == 0) {
+                            ch->publish(); // full part-way: make the staged part visible
+                            cpu_relax();
+                        }
+                        done += n;
+                    }
+                    ch->publish();
+                    seq += batch;
+                }
+                if (clk::now() >= stop) break;
+            }
+            void *end = nullptr;
+            while (ch->push_n(&end, 1) == 0)
+                cpu_relax();
+            ch->publish();
+            sent = seq - 1;
+        },
+        [&] {
+            std::vector<void *> buf(batch);
+            std::uintptr_t want = 1;
+            for (;;) {
+                std::size_t n = ch->pop_n(buf.data(), batch);
+                if (n == 0) {
+                    cpu_relax();
+                    continue;
+                }
+                for (std::size_t i = 0; i < n; i++) {
+                    if (as_seq(buf[i]) != want) {
+                        if (buf[i] == nullptr && i + 1 == n) goto done;
+                        die("bulk order", as_seq(buf[i]), want);
+                    }
+                    want++;
+                }
+            }
+        done:
+            t1 = clk::now();
+        });
+    return static_cast<double>(sent) / ns_since(t0, t1) * 1e3;
+}
+
+// ---- round trip -----------------------------------------------------------------------------
+// One item goes out on one channel and comes back on another; each round trip is timed.
+
+struct Latency {
+    double p50, p99;
+};
+
+template <class Chan> Latency pingpong(std::size_t cap, const Config &cfg) {
+    std::unique_ptr<Chan> out(new Chan(cap)), back(new Chan(cap));
+    std::vector<float> ns(cfg.pingpong_rounds);
+    run_pair(
+        [&] {
+            for (std::size_t i = 0; i < ns.size(); i++) {
+                void *v;
+                auto t0 = clk::now();
+                while (!out->push(as_item(i + 1)))
+                    cpu_relax();
+                while (!back->pop(v))
+                    cpu_relax();
+                auto t1 = clk::now();
+                if (as_seq(v) != i + 1) die("echo", as_seq(v), i + 1);
+                ns[i] = static_cast<float>(ns_since(t0, t1));
+            }
+            while (!out->push(as_item(0)))
+                cpu_relax();
+        },
+        [&] {
+            for (;;) {
+                void *v;
+                while (!out->pop(v))
+                    cpu_relax();
+                if (v == nullptr) break;
+                while (!back->push(v))
+                    cpu_relax();
+            }
+        });
+    std::sort(ns.begin(), ns.end());
+    return {ns[ns.size() / 2], ns[ns.size() * 99 / 100]};
+}
+
+// ---- driver ---------------------------------------------------------------------------------
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double cv(const std::vector<double> &v) {
+    double mean = 0, var = 0;
+    for (double x : v)
+        mean += x;
+    mean /= static_cast<double>(v.size());
+    for (double x : v)
+        var += (x - mean) * (x - mean);
+    var /= static_cast<double>(v.size());
+    return mean > 0 ? std::sqrt(var) / mean : 0;
+}
+
+struct Row {
+    std::string mode;
+    std::size_t batch, cap;
+    double hakmem, boost; // Mitems/s, or p50 ns for pingpong
+    double hakmem_p99, boost_p99;
+};
+
+template <std::size_t Cap>
+void run_capacity(const Config &cfg, std::vector<Row> &rows,
+                  const std::vector<std::size_t> &batches, bool item, bool bulk, bool ping) {
+    using B = Boost<Cap>;
+    // Reps alternate between the two implementations so slow drift on a busy machine hits both.
+    auto measure = [&](const char *mode, std::size_t batch, auto fh, auto fb) {
+        std::vector<double> h, b;
+        for (int r = 0; r < cfg.reps; r++) {
+            h.push_back(fh());
+            b.push_back(fb());
+        }
+        std::printf("spsc mode=%s batch=%zu cap=%zu impl=hakmem mitems_per_s=%.1f cv=%.3f\n", mode,
+                    batch, Cap, median(h), cv(h));
+        std::printf("spsc mode=%s batch=%zu cap=%zu impl=boost mitems_per_s=%.1f cv=%.3f\n", mode,
+                    batch, Cap, median(b), cv(b));
+        std::fflush(stdout);
+        rows.push_back({mode, batch, Cap, median(h), median(b), 0, 0});
+    };
+    if (ping) {
+        std::vector<double> h50, h99, b50, b99;
+        for (int r = 0; r < cfg.reps; r++) {
+            Latency h = pingpong<Hakmem>(Cap, cfg), b = pingpong<B>(Cap, cfg);
+            h50.push_back(h.p50), h99.push_back(h.p99), b50.push_back(b.p50), b99.push_back(b.p99);
+        }
+        std::printf("spsc mode=pingpong cap=%zu impl=hakmem p50_ns=%.0f p99_ns=%.0f\n", Cap,
+                    median(h50), median(h99));
+        std::printf("spsc mode=pingpong cap=%zu impl=boost p50_ns=%.0f p99_ns=%.0f\n", Cap,
+                    median(b50), median(b99));
+        std::fflush(stdout);
+        rows.push_back({"pingpong", 1, Cap, median(h50), median(b50), median(h99), median(b99)});
+    }
+    if (item)
+        measure(
+            "item", 1, [&] { return throughput_item<Hakmem>(Cap, cfg); },
+            [&] { return throughput_item<B>(Cap, cfg); });
+    if (bulk)
+        for (std::size_t batch : batches)
+            measure(
+                "bulk", batch, [&] { return throughput_bulk<Hakmem>(Cap, batch, cfg); },
+                [&] { return throughput_bulk<B>(Cap, batch, cfg); });
+}
+
+void usage(const char *argv0) {
+    std::printf(
+        "usage: %s [--quick] [--reps N] [--ms MS] [--mode all|item|bulk|pingpong]\n"
+        "Compares include/hakmem_spsc.h with boost::lockfree::spsc_queue<void*> (compile-time\n"
+        "capacity) on two threads pinned to different CPUs.\n"
+        "  item      send/try_recv vs push/pop, one item at a time\n"
+        "  bulk      write_n+flush/read_n vs push(ptr,n)/pop(ptr,n), batches 1,8,32,128,256\n"
+        "  pingpong  round trip over two channels, p50 and p99 in ns\n"
+        "Capacities 64, 256, 1024, 4096. Each figure is the median of --reps runs (default 5)\n"
+        "of --ms milliseconds each (default 200); --quick is 3 reps of 40 ms and fewer round\n"
+        "trips. Prints one 'spsc ...' line per measurement, then a Markdown table of\n"
+        "hakmem/boost ratios (for pingpong, boost/hakmem of p50: above 1 means hakmem is "
+        "faster).\n",
+        argv0);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    Config cfg;
+    std::string mode = "all";
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            usage(argv[0]);
+            return 0;
+        } else if (a == "--quick") {
+            cfg.run_ms = 40;
+            cfg.reps = 3;
+            cfg.pingpong_rounds = 50000;
+        } else if (a == "--reps" && i + 1 < argc) {
+            cfg.reps = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--ms" && i + 1 < argc) {
+            cfg.run_ms = std::max(1.0, std::atof(argv[++i]));
+        } else if (a == "--mode" && i + 1 < argc) {
+            mode = argv[++i];
+        } else {
+            usage(argv[0]);
+            return 2;
+        }
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &set)) g_cpus.push_back(c);
+    if (g_cpus.size() < 2)
+        std::fprintf(stderr, "spsc_bench: fewer than two CPUs available; threads not pinned\n");
+    else
+        std::printf("# producer on CPU %d, consumer on CPU %d; reps=%d run_ms=%.0f\n", g_cpus[0],
+                    g_cpus[1], cfg.reps, cfg.run_ms);
+
+    bool all = mode == "all";
+    bool item = all || mode == "item", bulk = all || mode == "bulk",
+         ping = all || mode == "pingpong";
+    if (!item && !bulk && !ping) {
+        usage(argv[0]);
+        return 2;
+    }
+    const std::vector<std::size_t> batches = {1, 8, 32, 128, 256};
+    std::vector<Row> rows;
+    run_capacity<64>(cfg, rows, batches, item, bulk, ping);
+    run_capacity<256>(cfg, rows, batches, item, bulk, ping);
+    run_capacity<1024>(cfg, rows, batches, item, bulk, ping);
+    run_capacity<4096>(cfg, rows, batches, item, bulk, ping);
+
+    std::printf(
+        "\n| mode | batch | cap | hakmem | boost | ratio |\n|---|---:|---:|---:|---:|---:|\n");
+    for (const Row &r : rows) {
+        if (r.mode == "pingpong")
+            std::printf("| pingpong p50 (p99) ns | 1 | %zu | %.0f (%.0f) | %.0f (%.0f) | %.2f |\n",
+                        r.cap, r.hakmem, r.hakmem_p99, r.boost, r.boost_p99, r.boost / r.hakmem);
+        else
+            std::printf("| %s Mitems/s | %zu | %zu | %.1f | %.1f | %.2f |\n", r.mode.c_str(),
+                        r.batch, r.cap, r.hakmem, r.boost, r.hakmem / r.boost);
+    }
+    return 0;
+}
