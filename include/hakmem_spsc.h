@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #if !defined(__x86_64__)
 #include <unistd.h>
@@ -49,6 +50,7 @@ struct hk_spsc_tx {
     size_t mask;
     void **slots;
     hk_spsc_chan *chan;
+    int fenced; /* no membarrier: flush pays a full barrier (see hk_spsc_publish_) */
 } HK_SPSC_ALIGNED;
 
 struct hk_spsc_rx {
@@ -58,6 +60,7 @@ struct hk_spsc_rx {
     size_t mask;
     void **slots;
     hk_spsc_chan *chan;
+    int fenced; /* same as the producer's: which half-barrier the other side uses */
 } HK_SPSC_ALIGNED;
 
 struct hk_spsc_chan {
@@ -68,7 +71,7 @@ struct hk_spsc_chan {
      * looks at it right after tail. */
     struct {
         size_t tail;
-        uint32_t tx_closed;
+        size_t tx_closed; /* a size_t so hk_spsc_publish_ serves both words */
     } HK_SPSC_ALIGNED prod;
     /* Written by the consumer once per sync, read by the producer when its view is full. */
     struct {
@@ -99,18 +102,22 @@ static inline void hk_spsc_pause_(void) {
 
 /* The raw instruction on x86-64 keeps errno untouched (recv must not clobber it) and needs no
  * feature-test macro for syscall(2) under strict -std=c11. */
-static inline long hk_spsc_futex_(uint32_t *word, int op, uint32_t val) {
+static inline long hk_spsc_syscall3_(long nr, long a, long b, long c) {
 #if defined(__x86_64__)
     long ret;
-    register long r10 __asm__("r10") = 0; /* timeout: none */
+    register long r10 __asm__("r10") = 0; /* futex: no timeout; membarrier: unused */
     __asm__ volatile("syscall"
                      : "=a"(ret)
-                     : "0"((long)SYS_futex), "D"(word), "S"((long)op), "d"((long)val), "r"(r10)
+                     : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
                      : "rcx", "r11", "memory");
     return ret;
 #else
-    return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+    return syscall(nr, a, b, c, 0L, 0L, 0L);
 #endif
+}
+
+static inline void hk_spsc_futex_(uint32_t *word, int op, uint32_t val) {
+    hk_spsc_syscall3_(SYS_futex, (long)(uintptr_t)word, op, (long)val);
 }
 
 static HK_SPSC_COLD void hk_spsc_wake_(hk_spsc_chan *c) {
@@ -119,17 +126,41 @@ static HK_SPSC_COLD void hk_spsc_wake_(hk_spsc_chan *c) {
         hk_spsc_futex_(&c->ctl.rx_sleeping, FUTEX_WAKE_PRIVATE, 1);
 }
 
-/* Producer half of the sleep handshake (a Dekker pair with hk_spsc_recv_slow_):
- *   producer: store tail or tx_closed (seq_cst);  load rx_sleeping (seq_cst)
- *   consumer: store rx_sleeping = 1 (seq_cst);    load tail and tx_closed (seq_cst)
- * All four accesses are in the single seq_cst order, so the two loads cannot both miss the
- * other side's store (the store-buffering outcome is forbidden): either the producer sees the
- * flag and wakes, or the consumer sees the data or the close and does not sleep. FUTEX_WAIT
- * re-checks the word in the kernel, so a wake landing between the consumer's check and its
- * wait is not lost. seq_cst accesses rather than fences because ThreadSanitizer models them;
- * on x86-64 the store is one xchg and the load a plain mov, the same cost as store + mfence. */
-static inline void hk_spsc_notify_(hk_spsc_chan *c) {
-    if (__builtin_expect(hk_spsc_load_(&c->ctl.rx_sleeping, SEQ_CST) != 0, 0)) hk_spsc_wake_(c);
+/* The sleep handshake is a Dekker pair between the producer's publish and the consumer's
+ * decision to sleep (hk_spsc_recv_slow_):
+ *   producer: store tail (or tx_closed);  [barrier];  load rx_sleeping
+ *   consumer: store rx_sleeping = 1;       barrier;   load tail and tx_closed
+ * With a full barrier on both sides the two loads cannot both miss the other side's store
+ * (the store-buffering outcome is forbidden): either the producer sees the flag and wakes,
+ * or the consumer sees the data or the close and does not sleep. FUTEX_WAIT re-checks the
+ * word in the kernel, so a wake landing between the consumer's check and its wait is lost
+ * neither.
+ *
+ * A full barrier in flush is what makes it slow, though: a locked instruction or mfence right
+ * after the tail store waits for the store to win the tail's cache line back from a consumer
+ * that is reading it, a whole cross-core round trip per flush. So where the kernel offers it,
+ * the barrier is made asymmetric: the consumer, about to sleep anyway, calls
+ * membarrier(PRIVATE_EXPEDITED), which forces a full barrier on every running thread of the
+ * process (a descheduled thread had one at its context switch). Wherever that barrier lands
+ * in the producer's program, the pair holds: before the tail store, the producer's flag load
+ * comes after the consumer's flag store; between store and load, it is the symmetric case;
+ * after the load, the tail store is visible before membarrier returns and the consumer's tail
+ * load follows. The producer then needs only program order, i.e. a compiler barrier.
+ * Without membarrier (old kernel, seccomp), the producer's store and load are seq_cst (an xchg
+ * on x86-64), which ThreadSanitizer also understands, unlike a fence. */
+static inline int hk_spsc_membarrier_ready_(void) {
+    return hk_spsc_syscall3_(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+static inline void hk_spsc_publish_(hk_spsc_chan *c, size_t *word, size_t value, int fenced) {
+    if (__builtin_expect(!fenced, 1)) {
+        hk_spsc_store_(word, value, RELEASE);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* keep the load after the store */
+        if (__builtin_expect(hk_spsc_load_(&c->ctl.rx_sleeping, RELAXED) != 0, 0)) hk_spsc_wake_(c);
+    } else {
+        hk_spsc_store_(word, value, SEQ_CST);
+        if (hk_spsc_load_(&c->ctl.rx_sleeping, SEQ_CST) != 0) hk_spsc_wake_(c);
+    }
 }
 
 static inline void hk_spsc_release_(hk_spsc_chan *c) {
@@ -171,6 +202,7 @@ static inline int hk_spsc_open(size_t capacity, hk_spsc_tx **tx, hk_spsc_rx **rx
     c->rx.slots = slots;
     c->rx.chan = c;
     c->ctl.refs = 2;
+    c->tx.fenced = c->rx.fenced = !hk_spsc_membarrier_ready_();
     *tx = &c->tx;
     *rx = &c->rx;
     return 0;
@@ -209,8 +241,7 @@ static inline int hk_spsc_flush(hk_spsc_tx *tx) {
     hk_spsc_chan *c = tx->chan;
     if (tx->pending != tx->published) {
         tx->published = tx->pending;
-        hk_spsc_store_(&c->prod.tail, tx->pending, SEQ_CST); /* release + the handshake */
-        hk_spsc_notify_(c);
+        hk_spsc_publish_(c, &c->prod.tail, tx->pending, tx->fenced);
     }
     return hk_spsc_load_(&c->ctl.rx_closed, RELAXED) ? HK_SPSC_CLOSED : HK_SPSC_OK;
 }
@@ -225,8 +256,7 @@ static inline void hk_spsc_close_tx(hk_spsc_tx *tx) {
     hk_spsc_chan *c = tx->chan;
     (void)hk_spsc_flush(tx);
     /* At least release: a consumer that sees tx_closed then reloads tail sees every item. */
-    hk_spsc_store_(&c->prod.tx_closed, 1, SEQ_CST);
-    hk_spsc_notify_(c);
+    hk_spsc_publish_(c, &c->prod.tx_closed, 1, tx->fenced);
     hk_spsc_release_(c);
 }
 
@@ -284,8 +314,9 @@ static HK_SPSC_COLD int hk_spsc_recv_slow_(hk_spsc_rx *rx, void **item) {
         if ((r = hk_spsc_try_recv(rx, item)) != HK_SPSC_EMPTY) return r;
     }
     for (;;) {
-        /* Consumer half of the handshake described at hk_spsc_notify_. */
+        /* Consumer half of the handshake described at hk_spsc_publish_. */
         hk_spsc_store_(&c->ctl.rx_sleeping, 1, SEQ_CST);
+        if (!rx->fenced) hk_spsc_syscall3_(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
         if (hk_spsc_load_(&c->prod.tail, SEQ_CST) == rx->head &&
             !hk_spsc_load_(&c->prod.tx_closed, SEQ_CST)) {
             hk_spsc_futex_(&c->ctl.rx_sleeping, FUTEX_WAIT_PRIVATE, 1);
