@@ -11,7 +11,8 @@ SPSC_TSAN     := -O1 -g -fsanitize=thread
 SPSC_THREADED := stress disconnect block
 
 SPSC_BINS := $(SPSC_DIR)/spsc_basic $(SPSC_DIR)/spsc_stress $(SPSC_DIR)/spsc_disconnect \
-             $(SPSC_DIR)/spsc_block $(SPSC_DIR)/spsc_block_spin1 $(SPSC_DIR)/spsc_cxx_gcc \
+             $(SPSC_DIR)/spsc_block $(SPSC_DIR)/spsc_block_spin1 \
+             $(SPSC_DIR)/spsc_block_fenced $(SPSC_DIR)/spsc_cxx_gcc \
              $(patsubst %,$(SPSC_DIR)/tsan/spsc_%,$(SPSC_THREADED))
 
 # The header must be warning-free under both compilers in both languages; build the clang
@@ -42,6 +43,10 @@ $(SPSC_DIR)/spsc_%_clang: tests/spsc_%.c $(SPSC_HDR) | $(SPSC_DIR)
 # recv that gives up spinning at once: nearly every wait goes through the futex handshake.
 $(SPSC_DIR)/spsc_block_spin1: tests/spsc_block.c $(SPSC_HDR) | $(SPSC_DIR)
 	$(CC) $(SPSC_CFLAGS) -DHK_SPSC_SPIN=1 $< -o $@ -lpthread
+
+# The same without membarrier: the seq_cst fallback of the sleep handshake.
+$(SPSC_DIR)/spsc_block_fenced: tests/spsc_block.c $(SPSC_HDR) | $(SPSC_DIR)
+	$(CC) $(SPSC_CFLAGS) -DHK_SPSC_SPIN=1 -DHK_SPSC_NO_MEMBARRIER $< -o $@ -lpthread
 
 $(SPSC_DIR)/spsc_cxx_gcc: tests/spsc_cxx.cpp $(SPSC_HDR) | $(SPSC_DIR)
 	g++ $(SPSC_CXXFLAGS) $< -o $@ -lpthread

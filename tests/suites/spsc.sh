@@ -10,6 +10,7 @@ t spsc/stress              $SPSC_BIN/spsc_stress
 t spsc/disconnect          $SPSC_BIN/spsc_disconnect
 t spsc/block               $SPSC_BIN/spsc_block
 t spsc/block_spin1         $SPSC_BIN/spsc_block_spin1
+t spsc/block_fenced        $SPSC_BIN/spsc_block_fenced
 t spsc/cxx17_gcc           $SPSC_BIN/spsc_cxx_gcc
 [ -x $SPSC_BIN/spsc_cxx_clang ]   && t spsc/cxx17_clang  $SPSC_BIN/spsc_cxx_clang
 [ -x $SPSC_BIN/spsc_basic_clang ] && t spsc/basic_clang  $SPSC_BIN/spsc_basic_clang
