@@ -3,7 +3,7 @@
 # `make spsc-tests` builds the test programs, `make spsc-check` also runs them, `make spsc-bench`
 # builds the comparison against boost::lockfree::spsc_queue.
 
-SPSC_HDR      := include/hakmem_spsc.h
+SPSC_HDR      := include/hakmem_spsc.h tests/spsc_test.h
 SPSC_DIR      := $(BUILD)/spsc
 SPSC_CFLAGS   := $(CFLAGS_BASE) -Werror
 SPSC_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude

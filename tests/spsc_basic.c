@@ -6,17 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-#define P(x) ((void *)(uintptr_t)(x))
-#define U(p) ((uintptr_t)(p))
+#include "spsc_test.h"
 
 static void open_arguments(void) {
     hk_spsc_tx *tx = NULL;

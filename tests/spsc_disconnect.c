@@ -8,16 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-#define P(x) ((void *)(uintptr_t)(x))
+#include "spsc_test.h"
 
 /* The producer only writes (never flushes) after the consumer left: the full ring is where it
  * must notice, so it may stage at most one capacity's worth before CLOSED. */
