@@ -73,11 +73,12 @@ void *hk_alloc_aligned(size_t align, size_t size) {
     heap_t *h = heap_get();
     void *p = NULL;
     if (h == NULL) goto oom;
+    size_t cls = CLASS_COUNT;
     if (align <= SLICE_SIZE && size <= MEDIUM_MAX) {
-        for (size_t cls = hk_size_class(size < align ? align : size); cls < CLASS_COUNT; cls++)
-            if (hk_class_size[cls] % align == 0) return (p = alloc_from_class(h, cls)) ? p : (errno = ENOMEM, NULL);
+        cls = hk_size_class(size < align ? align : size);
+        while (cls < CLASS_COUNT && hk_class_size[cls] % align != 0) cls++;
     }
-    p = large_alloc(h, size, align, 0);
+    p = cls < CLASS_COUNT ? alloc_from_class(h, cls) : large_alloc(h, size, align, 0);
     if (p) return p;
 oom:
     errno = ENOMEM;

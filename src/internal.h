@@ -155,7 +155,7 @@ void size_class_init(void);
 
 /* ---- os.c ---- */
 void *os_map(size_t size);
-void *os_map_aligned(size_t size, size_t align, size_t *mapped);
+void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *p, size_t size);
 void os_purge(void *p, size_t size);
 uint64_t os_now_ns(void);
@@ -173,8 +173,6 @@ void seg_unlock_all(void);
 page_t *page_find(heap_t *h, size_t cls);
 void page_free_slow(heap_t *h, page_t *pg);
 int page_adopt(heap_t *h, page_t *pg);
-void heap_direct_update(heap_t *h, size_t cls);
-size_t page_collect(page_t *pg);
 
 /* ---- heap.c ---- */
 void heap_process_init(void);

@@ -87,7 +87,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     if (seg) {
         if (zero) memset((uint8_t *)seg + off, 0, size);
     } else if (align <= SEG_SIZE) {
-        seg = os_map_aligned(need, SEG_SIZE, NULL);
+        seg = os_map_aligned(need, SEG_SIZE);
     } else {
         /* The block must sit at seg + SEG_SIZE with seg SEG-aligned: map extra, then trim. */
         uint8_t *raw = os_map(need + align);

@@ -18,7 +18,7 @@ void *os_map(size_t size) {
 
 /* Map `size` bytes starting at an `align`-aligned address; trims the slack so only
  * [result, result+size) stays mapped. */
-void *os_map_aligned(size_t size, size_t align, size_t *mapped) {
+void *os_map_aligned(size_t size, size_t align) {
     if (size > SIZE_MAX - align) return NULL;
     uint8_t *raw = os_map(size + align);
     if (!raw) return NULL;
@@ -26,7 +26,6 @@ void *os_map_aligned(size_t size, size_t align, size_t *mapped) {
     if (p > raw) os_unmap(raw, (size_t)(p - raw));
     size_t tail = (size_t)((raw + size + align) - (p + size));
     if (tail) os_unmap(p + size, tail);
-    if (mapped) *mapped = size;
     return p;
 }
 

@@ -33,7 +33,7 @@ static void list_push_front(page_queue_t *q, page_t *pg) {
 }
 
 /* The direct table points every small size at the first page of its class queue. */
-void heap_direct_update(heap_t *h, size_t cls) {
+static void heap_direct_update(heap_t *h, size_t cls) {
     if (cls >= SMALL_CLASSES) return;
     page_t *pg = h->queues[cls].first ? h->queues[cls].first : &hk_page_empty;
     size_t lo = cls == 0 ? 0 : hk_class_size[cls - 1] / 16 + 1;
@@ -60,7 +60,7 @@ static void queue_push_back(heap_t *h, page_t *pg) {
 }
 
 /* Make local and remote frees available to malloc. Returns the number of remote blocks. */
-size_t page_collect(page_t *pg) {
+static size_t page_collect(page_t *pg) {
     if (pg->free == NULL && pg->local_free != NULL) {
         pg->free = pg->local_free;
         pg->local_free = NULL;

@@ -102,7 +102,7 @@ static segment_t *seg_obtain(void) {
     }
     pthread_mutex_unlock(&cache_lock);
     if (seg) return seg;
-    seg = os_map_aligned(SEG_SIZE, SEG_SIZE, NULL);
+    seg = os_map_aligned(SEG_SIZE, SEG_SIZE);
     if (!seg) return NULL;
     /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
     seg->kind = SEG_NORMAL;
