@@ -38,8 +38,7 @@ static inline void hk_free_inline(void *p) {
 #ifdef HAKMEM_BUILD_STATS
         hk_heap_tls->st_free[pg->class_idx]++;
 #endif
-        if (unlikely(--pg->used == 0 ||
-                     atomic_load_explicit(&pg->in_full, memory_order_relaxed)))
+        if (unlikely(--pg->used == 0 || pg->in_full))
             page_free_slow(hk_heap_tls, pg);
         return;
     }

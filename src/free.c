@@ -20,6 +20,15 @@ HK_COLD void hk_free_not_ours(void *p, const char *what) {
     if (hk_opt.abort_on_bad_free) abort();
 }
 
+/* The freer that found a page on its owner's full list sets the owner's hint bit for the
+ * class (so the owner collects before it takes a fresh page), then releases the page. */
+HK_COLD static void page_notify_owner(segment_t *seg, page_t *pg) {
+    heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
+    if (owner) /* NULL: abandoned; whoever reclaims the segment collects every page */
+        atomic_fetch_or_explicit(&owner->remote_hint, 1ull << pg->class_idx, memory_order_release);
+    atomic_fetch_and_explicit(&pg->remote_free, ~RF_NOTIFYING, memory_order_release);
+}
+
 HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
     if (seg->kind != SEG_NORMAL) {
         huge_free(seg, p);
@@ -33,16 +42,17 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
 #ifdef HAKMEM_BUILD_STATS
     hk_heap_tls->st_remote[pg->class_idx]++; /* the freeing thread's heap: no sharing */
 #endif
+    /* One CAS pushes the block and, if the page was on the owner's full list, claims the
+     * duty to tell the owner (RF_FULL becomes RF_NOTIFYING). Before the push our live
+     * block pins the page; after it, only RF_NOTIFYING does. */
     block_t *b = (block_t *)p;
-    block_t *head = atomic_load_explicit(&pg->remote_free, memory_order_relaxed);
+    uintptr_t old = atomic_load_explicit(&pg->remote_free, memory_order_relaxed), next;
     do {
-        b->next = head;
-    } while (!atomic_compare_exchange_weak(&pg->remote_free, &head, b));
-    /* A full page is not on the owner's queue: tell the owner to look (see page_to_full). */
-    if (atomic_load(&pg->in_full)) {
-        heap_t *owner = atomic_load(&seg->heap);
-        if (owner) atomic_fetch_or(&owner->remote_hint, 1ull << pg->class_idx);
-    }
+        b->next = (block_t *)(old & ~RF_FLAGS);
+        next = (uintptr_t)b | (old & RF_NOTIFYING) | ((old & RF_FULL) << 1);
+    } while (!atomic_compare_exchange_weak_explicit(&pg->remote_free, &old, next,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (unlikely(old & RF_FULL)) page_notify_owner(seg, pg);
 }
 
 HK_API size_t hk_usable_size(const void *p) {

@@ -107,6 +107,10 @@ void heap_after_fork_child(void) {
         h->next_all = heaps_pool;
         heaps_pool = h;
     }
+    if (self == &hk_heap_empty) self = NULL;
+    seg_after_fork_child(self);
+    if (self) /* every class, the large pseudo-class included */
+        atomic_store_explicit(&self->remote_hint, (2ull << LARGE_CLASS) - 1, memory_order_relaxed);
 }
 
 void heap_stats_merge(uint64_t *allocs, uint64_t *frees, uint64_t *remote) {

@@ -45,7 +45,8 @@ typedef struct block_s {
 struct heap_s;
 
 /* One page: a run of slices holding blocks of one class. The owner thread uses `free`
- * (malloc pops) and `local_free` (free pushes); other threads push on `remote_free`. */
+ * (malloc pops) and `local_free` (free pushes); other threads push on `remote_free`,
+ * whose low bits carry the RF_ flags below (blocks are 16-byte aligned). */
 typedef struct page_s {
     block_t *free;
     block_t *local_free;
@@ -55,12 +56,19 @@ typedef struct page_s {
     uint16_t capacity;     /* blocks carved into lists so far (lazy extension) */
     uint16_t reserved;     /* blocks that fit; 0 for a free slice */
     uint8_t slice_count;
-    _Atomic uint8_t in_full; /* on the heap's full list; read by remote freers */
+    uint8_t in_full; /* on the heap's full list; the owner's own bookkeeping */
     uint8_t class_idx;
     uint8_t is_zero; /* large pages: memory known to be zero */
-    _Atomic(block_t *) remote_free;
-    struct page_s *next, *prev; /* heap queue or full list */
+    _Atomic uintptr_t remote_free; /* block list | RF_ flags */
+    struct page_s *next, *prev;    /* heap queue or full list */
 } page_t;
+/* RF_FULL: the page is on its owner's full list, so the next remote freer must tell the
+ * owner. That freer swaps it for RF_NOTIFYING in the same CAS that pushes its block and
+ * holds it while it sets the owner's hint; the page is not freed or marked full again
+ * until it clears, so the freer never touches a page that has been reused. */
+#define RF_FULL ((uintptr_t)1)
+#define RF_NOTIFYING ((uintptr_t)2)
+#define RF_FLAGS (RF_FULL | RF_NOTIFYING)
 /* 64 bytes, so the slice table is indexed with a shift. */
 _Static_assert(sizeof(page_t) == 64, "page_t must stay one cache line");
 
@@ -168,11 +176,13 @@ void seg_abandon_all(heap_t *h);
 int seg_cache_trim(int force);
 void seg_lock_all(void);
 void seg_unlock_all(void);
+void seg_after_fork_child(heap_t *self);
 
 /* ---- page.c ---- */
 page_t *page_find(heap_t *h, size_t cls);
 void page_free_slow(heap_t *h, page_t *pg);
 int page_adopt(heap_t *h, page_t *pg);
+void page_await_notifier(page_t *pg);
 
 /* ---- heap.c ---- */
 void heap_process_init(void);

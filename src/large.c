@@ -129,7 +129,8 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     pg->class_idx = LARGE_CLASS;
     pg->block_size = (uint32_t)(k * SLICE_SIZE);
     pg->reserved = pg->capacity = pg->used = 1;
-    atomic_store_explicit(&pg->in_full, 1, memory_order_relaxed);
+    pg->in_full = 1; /* a large page is always on the full list: its freer must tell us */
+    atomic_store_explicit(&pg->remote_free, RF_FULL, memory_order_relaxed);
     page_queue_t *q = &h->full[LARGE_CLASS];
     pg->prev = q->last;
     if (q->last) q->last->next = pg;

@@ -1,6 +1,8 @@
 /* Pages: the per-class queues of a heap, lazy extension of fresh pages, collection of
  * local and remote frees, and moving pages between the queue and the full list.
- * Runs only on the owner thread of the heap; the one cross-thread word is remote_free. */
+ * Runs only on the owner thread of the heap; the one cross-thread word is remote_free
+ * (its protocol is described at RF_FULL in internal.h). */
+#include <sched.h>
 #include <string.h>
 
 #include "internal.h"
@@ -65,8 +67,9 @@ static size_t page_collect(page_t *pg) {
         pg->free = pg->local_free;
         pg->local_free = NULL;
     }
-    if (atomic_load_explicit(&pg->remote_free, memory_order_relaxed) == NULL) return 0;
-    block_t *list = atomic_exchange_explicit(&pg->remote_free, NULL, memory_order_acquire);
+    if ((atomic_load_explicit(&pg->remote_free, memory_order_relaxed) & ~RF_FLAGS) == 0) return 0;
+    uintptr_t rf = atomic_fetch_and_explicit(&pg->remote_free, RF_FLAGS, memory_order_acquire);
+    block_t *list = (block_t *)(rf & ~RF_FLAGS);
     size_t n = 1;
     block_t *tail = list;
     while (tail->next) {
@@ -92,9 +95,39 @@ static void page_extend(page_t *pg) {
     pg->capacity += (uint16_t)n;
 }
 
+/* Wait until no remote freer is between its push and its hint (a few instructions,
+ * unless that thread was preempted there). */
+void page_await_notifier(page_t *pg) {
+    for (unsigned spins = 0;
+         atomic_load_explicit(&pg->remote_free, memory_order_acquire) & RF_NOTIFYING; spins++) {
+        if (spins < 64) __builtin_ia32_pause();
+        else sched_yield();
+    }
+}
+
+/* Set RF_FULL so remote freers will tell us about their blocks. Returns 1 instead, without
+ * setting it, if remote blocks are already waiting. */
+static int page_mark_full(page_t *pg) {
+    uintptr_t rf = atomic_load_explicit(&pg->remote_free, memory_order_relaxed);
+    for (;;) {
+        if (rf & ~RF_FLAGS) return 1;
+        if (rf & RF_NOTIFYING) { /* one notifier at a time: wait for this one to finish */
+            page_await_notifier(pg);
+            rf = atomic_load_explicit(&pg->remote_free, memory_order_relaxed);
+            continue;
+        }
+        /* release: a freer that sees RF_FULL also sees the segment's current owner */
+        if (atomic_compare_exchange_weak_explicit(&pg->remote_free, &rf, rf | RF_FULL,
+                                                  memory_order_release, memory_order_relaxed))
+            return 0;
+    }
+}
+
 static void page_unfull(heap_t *h, page_t *pg) {
     list_remove(&h->full[pg->class_idx], pg);
-    atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+    pg->in_full = 0;
+    if (atomic_load_explicit(&pg->remote_free, memory_order_relaxed) & RF_FULL)
+        atomic_fetch_and_explicit(&pg->remote_free, ~RF_FULL, memory_order_relaxed);
     queue_push_back(h, pg);
 }
 
@@ -103,18 +136,19 @@ static void page_retire(heap_t *h, page_t *pg) {
     seg_page_free(h, pg);
 }
 
-/* Move a page without free blocks to the full list. A remote free that raced with this
- * may not have seen in_full (and so set no hint): the seq_cst store/load pair against the
- * freer's seq_cst push/load guarantees one of the two sides sees the other. Returns 1 if
- * the page turned out to have blocks after all (it is then back in the queue). */
+/* Move a page without free blocks to the full list. Marking and the freers' pushes act
+ * on the one word remote_free, so a block pushed before the mark is seen here and one
+ * pushed after it brings a hint. Returns 1 if the page turned out to have blocks after all
+ * (it then stays in the queue). */
 static int page_to_full(heap_t *h, page_t *pg) {
+    if (page_mark_full(pg)) {
+        page_collect(pg);
+        return 1;
+    }
     queue_remove(h, pg);
-    atomic_store(&pg->in_full, 1);
+    pg->in_full = 1;
     list_push_back(&h->full[pg->class_idx], pg);
-    if (atomic_load(&pg->remote_free) == NULL) return 0;
-    page_collect(pg);
-    page_unfull(h, pg);
-    return 1;
+    return 0;
 }
 
 /* A heap's full pages that received remote frees: take those blocks back. */
@@ -126,11 +160,12 @@ static void collect_full(heap_t *h) {
         page_t *next;
         for (page_t *pg = h->full[cls].first; pg; pg = next) {
             next = pg->next;
-            if (atomic_load_explicit(&pg->remote_free, memory_order_relaxed) == NULL) continue;
+            if ((atomic_load_explicit(&pg->remote_free, memory_order_relaxed) & ~RF_FLAGS) == 0)
+                continue;
             page_collect(pg);
             if (pg->used == 0) {
                 list_remove(&h->full[cls], pg);
-                atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+                pg->in_full = 0;
                 page_retire(h, pg);
             } else if (cls != LARGE_CLASS && pg->free) {
                 page_unfull(h, pg);
@@ -180,11 +215,11 @@ void page_free_slow(heap_t *h, page_t *pg) {
     size_t cls = pg->class_idx;
     if (cls == LARGE_CLASS) {
         list_remove(&h->full[LARGE_CLASS], pg);
-        atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+        pg->in_full = 0;
         page_retire(h, pg);
         return;
     }
-    if (atomic_load_explicit(&pg->in_full, memory_order_relaxed)) page_unfull(h, pg);
+    if (pg->in_full) page_unfull(h, pg);
     /* An empty page goes back to its segment unless it is the class's current page,
      * which stays so that a class hovering around one page does not thrash. */
     if (pg->used == 0 && h->queues[cls].first != pg) {
@@ -197,17 +232,18 @@ void page_free_slow(heap_t *h, page_t *pg) {
  * Returns 0, leaving it untouched otherwise, if the page is empty: the caller frees it. */
 int page_adopt(heap_t *h, page_t *pg) {
     pg->next = pg->prev = NULL;
-    atomic_store_explicit(&pg->in_full, 0, memory_order_relaxed);
+    pg->in_full = 0;
+    atomic_fetch_and_explicit(&pg->remote_free, ~RF_FULL, memory_order_relaxed);
     page_collect(pg);
     if (pg->used == 0) return 0;
     if (pg->class_idx == LARGE_CLASS) {
-        atomic_store(&pg->in_full, 1);
+        if (page_mark_full(pg)) {
+            page_collect(pg); /* the one block came back */
+            return 0;
+        }
+        pg->in_full = 1;
         list_push_back(&h->full[LARGE_CLASS], pg);
-        if (atomic_load(&pg->remote_free) == NULL) return 1;
-        page_collect(pg);
-        if (pg->used != 0) return 1;
-        list_remove(&h->full[LARGE_CLASS], pg);
-        return 0;
+        return 1;
     }
     queue_push_back(h, pg);
     if (pg->free == NULL && pg->capacity == pg->reserved) page_to_full(h, pg);

@@ -155,6 +155,7 @@ static segment_t *abandoned_pop(void) {
 
 /* Return a page's slices to its segment; the caller decides about the segment. */
 static void seg_slices_free(segment_t *seg, page_t *pg) {
+    page_await_notifier(pg); /* a remote freer may still be setting our hint */
     size_t first = (size_t)(pg - seg->slices), k = pg->slice_count;
     for (size_t j = 1; j < k; j++) pg[j].slice_offset = 0;
     memset(pg, 0, sizeof *pg);
@@ -244,6 +245,17 @@ void seg_abandon_all(heap_t *h) {
     }
     h->segments = NULL;
     h->purge_deadline_ns = 0;
+}
+
+/* Fork child: a thread that did not survive may have died holding RF_NOTIFYING on a page
+ * of ours. Clear it (that thread's hint may be lost, so the caller rescans everything). */
+void seg_after_fork_child(heap_t *self) {
+    segment_t *lists[2] = {self ? self->segments : NULL, abandoned_list};
+    for (int l = 0; l < 2; l++)
+        for (segment_t *seg = lists[l]; seg; seg = seg->next)
+            for (size_t i = 1; i < SLICES_PER_SEG; i++)
+                atomic_fetch_and_explicit(&seg->slices[i].remote_free, ~RF_NOTIFYING,
+                                          memory_order_relaxed);
 }
 
 void seg_lock_all(void) {
