@@ -19,6 +19,7 @@ static void *alloc_from_class(heap_t *h, size_t cls) {
     }
     block_t *b = pg->free;
     pg->free = b->next;
+    b->freed = 0;
     pg->used++;
 #ifdef HAKMEM_BUILD_STATS
     h->st_alloc[cls]++;
@@ -111,7 +112,7 @@ HK_API void *hk_realloc(void *p, size_t size) {
     }
     size_t old = hk_usable_size(p);
     if (old == 0) {
-        hk_free_not_ours(p, "realloc");
+        hk_bad_free("realloc", p, "not a live hakmem block");
         errno = EINVAL;
         return NULL;
     }

@@ -13,6 +13,7 @@ static inline void *hk_malloc_inline(size_t size) {
         block_t *b = pg->free;
         if (likely(b != NULL)) {
             pg->free = b->next;
+            b->freed = 0;
             pg->used++;
 #ifdef HAKMEM_BUILD_STATS
             h->st_alloc[pg->class_idx]++;
@@ -23,23 +24,32 @@ static inline void *hk_malloc_inline(size_t size) {
     return hk_malloc_generic(h, size);
 }
 
+/* Owner-thread free: mark the block free and push it on the page's local list. */
+static inline void hk_free_local(page_t *pg, block_t *b) {
+    b->freed = (uintptr_t)pg;
+    b->next = pg->local_free;
+    pg->local_free = b;
+#ifdef HAKMEM_BUILD_STATS
+    hk_heap_tls->st_free[pg->class_idx]++;
+#endif
+    if (unlikely(--pg->used == 0 || pg->in_full)) page_free_slow(hk_heap_tls, pg);
+}
+
 static inline void hk_free_inline(void *p) {
     uintptr_t si = hk_segment_index(p);
     if (unlikely(!hk_segment_known(si))) { /* NULL and foreign pointers end here */
-        hk_free_not_ours(p, "free");
+        hk_bad_free("free", p, "not a hakmem pointer");
         return;
     }
     segment_t *seg = (segment_t *)(si << SEG_SHIFT);
     page_t *pg = hk_page_of(seg, p);
     if (likely(atomic_load_explicit(&seg->thread_id, memory_order_relaxed) == hk_thread_self())) {
         block_t *b = (block_t *)p;
-        b->next = pg->local_free;
-        pg->local_free = b;
-#ifdef HAKMEM_BUILD_STATS
-        hk_heap_tls->st_free[pg->class_idx]++;
-#endif
-        if (unlikely(--pg->used == 0 || pg->in_full))
-            page_free_slow(hk_heap_tls, pg);
+        if (unlikely(b->freed == (uintptr_t)pg)) { /* marked free already: check it, off the fast path */
+            hk_free_marked(pg, b);
+            return;
+        }
+        hk_free_local(pg, b);
         return;
     }
     hk_free_slow(seg, pg, p);

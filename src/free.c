@@ -13,10 +13,10 @@ HK_API void hk_free_sized(void *p, size_t size) {
     hk_free_inline(p);
 }
 
-HK_COLD void hk_free_not_ours(void *p, const char *what) {
+HK_COLD void hk_bad_free(const char *call, void *p, const char *why) {
     if (p == NULL) return;
     atomic_fetch_add_explicit(&hk_counters.bad_frees, 1, memory_order_relaxed);
-    if (hk_opt.verbose) hk_message("%s(%p): not a live hakmem block; ignored", what, p);
+    if (hk_opt.verbose) hk_message("%s(%p): %s; ignored", call, p, why);
     if (hk_opt.abort_on_bad_free) abort();
 }
 
@@ -29,6 +29,26 @@ HK_COLD static void page_notify_owner(segment_t *seg, page_t *pg) {
     atomic_fetch_and_explicit(&pg->remote_free, ~RF_NOTIFYING, memory_order_release);
 }
 
+static int list_holds(const block_t *list, const block_t *b) {
+    for (; list; list = list->next)
+        if (list == b) return 1;
+    return 0;
+}
+
+/* Owner-side free of a block whose `freed` mark is set: look for it on the page's lists
+ * (the remote list only grows at its head, so walking it here is safe), or find its page
+ * gone (a large block's page is freed with it). Then it is a double free, reported and
+ * ignored. Otherwise the mark was stale, and the block is freed as usual. */
+HK_COLD void hk_free_marked(page_t *pg, block_t *b) {
+    uintptr_t rf = atomic_load_explicit(&pg->remote_free, memory_order_acquire);
+    if (pg->reserved == 0 || list_holds(pg->free, b) || list_holds(pg->local_free, b) ||
+        list_holds((block_t *)(rf & ~RF_FLAGS), b)) {
+        hk_bad_free("free", b, "double free");
+        return;
+    }
+    hk_free_local(pg, b);
+}
+
 HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
     if (seg->kind != SEG_NORMAL) {
         huge_free(seg, p);
@@ -36,7 +56,7 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
     }
     if (unlikely(pg->reserved == 0 ||
                  ((uintptr_t)p - (uintptr_t)hk_page_start(pg)) % pg->block_size != 0)) {
-        hk_free_not_ours(p, "free of a pointer inside a segment but not at a live block");
+        hk_bad_free("free", p, "not at a live block (double free?)");
         return;
     }
 #ifdef HAKMEM_BUILD_STATS
@@ -46,6 +66,13 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
      * duty to tell the owner (RF_FULL becomes RF_NOTIFYING). Before the push our live
      * block pins the page; after it, only RF_NOTIFYING does. */
     block_t *b = (block_t *)p;
+    /* Already marked free: another thread's lists cannot be searched from here, and user
+     * data never holds a descriptor address, so the mark alone decides. */
+    if (unlikely(b->freed == (uintptr_t)pg)) {
+        hk_bad_free("free", p, "double free");
+        return;
+    }
+    b->freed = (uintptr_t)pg;
     uintptr_t old = atomic_load_explicit(&pg->remote_free, memory_order_relaxed), next;
     do {
         b->next = (block_t *)(old & ~RF_FLAGS);

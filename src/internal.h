@@ -38,8 +38,13 @@
 #define LARGE_MAX (SEG_SIZE / 2)
 #define DIRECT_COUNT (SMALL_MAX / 16 + 1)
 
+/* A free block. `freed` holds the address of its page descriptor while the block is free
+ * and 0 once it is handed out, so a second free of the same block is caught cheaply: user
+ * data never holds that address (descriptors live in the segment header, which is never
+ * handed out). Blocks are at least 16 bytes, so both words fit. */
 typedef struct block_s {
     struct block_s *next;
+    uintptr_t freed;
 } block_t;
 
 struct heap_s;
@@ -204,7 +209,8 @@ void huge_unlock(void);
 void *hk_malloc_generic(heap_t *h, size_t size);
 void *hk_alloc_aligned(size_t align, size_t size);
 void hk_free_slow(segment_t *seg, page_t *pg, void *p);
-void hk_free_not_ours(void *p, const char *what);
+void hk_bad_free(const char *call, void *p, const char *why);
+void hk_free_marked(page_t *pg, block_t *b);
 
 /* ---- options.c ---- */
 typedef struct hk_options_s {

@@ -138,13 +138,14 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     q->last = pg;
     atomic_fetch_add_explicit(&hk_counters.pages[LARGE_CLASS], 1, memory_order_relaxed);
     uint8_t *p = hk_page_start(pg);
+    ((block_t *)p)->freed = 0;
     if (zero && !pg->is_zero) memset(p, 0, size);
     return p;
 }
 
 void huge_free(segment_t *seg, void *p) {
     if (seg->kind != SEG_HUGE || (uint8_t *)p != (uint8_t *)seg + seg->huge_off) {
-        hk_free_not_ours(p, "free of a huge block that is not live (double free?)");
+        hk_bad_free("free", p, "not a live huge block (double free?)");
         return;
     }
     size_t limit = (size_t)hk_opt.large_cache_mb << 20;

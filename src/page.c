@@ -74,7 +74,12 @@ static size_t page_collect(page_t *pg) {
     block_t *tail = list;
     while (tail->next) {
         tail = tail->next;
-        n++;
+        /* More blocks than are out means a block was pushed twice (two threads freeing it
+         * at once) and the list is a cycle: report it and leak the list, the safe choice. */
+        if (unlikely(++n > pg->used)) {
+            hk_bad_free("free", list, "a block freed twice from other threads; the page's remote list is dropped");
+            return 0;
+        }
     }
     tail->next = pg->free;
     pg->free = list;

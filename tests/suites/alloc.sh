@@ -16,6 +16,14 @@ t alloc_conformance/preload-verbose env HAKMEM_VERBOSE=1 LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_conformance
 t alloc_conformance/hk-abort-bad-free env HAKMEM_ABORT_ON_BAD_FREE=1 build/tests/alloc_conformance.hk
 
+# Double frees: ignored and the heap stays sound; reported under HAKMEM_VERBOSE=1 (each one
+# exactly once); fatal under HAKMEM_ABORT_ON_BAD_FREE=1.
+t alloc_double_free/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_double_free
+t alloc_double_free/hk build/tests/alloc_double_free.hk
+t alloc_double_free/preload-verbose env HAKMEM_VERBOSE=1 LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_double_free
+t alloc_double_free/hk-abort env HAKMEM_ABORT_ON_BAD_FREE=1 build/tests/alloc_double_free.hk
+
 # No caches and immediate purging: every free that empties a page or segment goes back to the
 # OS at once, so reuse of purged memory (calloc zeroing, stale list heads) is exercised hard.
 hk_nocache=(HAKMEM_PURGE_DELAY_MS=0 HAKMEM_SEGMENT_CACHE=0 HAKMEM_LARGE_CACHE_MB=0)
