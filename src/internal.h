@@ -51,21 +51,26 @@ struct heap_s;
 
 /* One page: a run of slices holding blocks of one class. The owner thread uses `free`
  * (malloc pops) and `local_free` (free pushes); other threads push on `remote_free`,
- * whose low bits carry the RF_ flags below (blocks are 16-byte aligned). */
+ * whose low bits carry the RF_ flags below (blocks are 16-byte aligned).
+ * Two cache lines: the first is written by the owner's malloc and free; the second holds
+ * what remote freers read and write, so a thread that only frees into a page another
+ * thread allocates from does not pull the owner's line away on every free. */
 typedef struct page_s {
+    /* owner's line */
     block_t *free;
     block_t *local_free;
-    uint32_t used;         /* blocks handed out and not yet returned to free/local_free */
+    struct page_s *next, *prev; /* heap queue or full list */
+    uint32_t used;              /* blocks handed out and not yet returned to free/local_free */
+    uint16_t capacity;          /* blocks carved into lists so far (lazy extension) */
+    uint8_t in_full;            /* on the heap's full list; the owner's own bookkeeping */
+    uint8_t is_zero;            /* large pages: memory known to be zero */
+    /* shared line: fixed while the page lives, except remote_free */
+    _Alignas(64) _Atomic uintptr_t remote_free; /* block list | RF_ flags */
     uint32_t block_size;
     uint16_t slice_offset; /* bytes back from this slice entry to its page's head entry */
-    uint16_t capacity;     /* blocks carved into lists so far (lazy extension) */
     uint16_t reserved;     /* blocks that fit; 0 for a free slice */
     uint8_t slice_count;
-    uint8_t in_full; /* on the heap's full list; the owner's own bookkeeping */
     uint8_t class_idx;
-    uint8_t is_zero; /* large pages: memory known to be zero */
-    _Atomic uintptr_t remote_free; /* block list | RF_ flags */
-    struct page_s *next, *prev;    /* heap queue or full list */
 } page_t;
 /* RF_FULL: the page is on its owner's full list, so the next remote freer must tell the
  * owner. That freer swaps it for RF_NOTIFYING in the same CAS that pushes its block and
@@ -74,8 +79,8 @@ typedef struct page_s {
 #define RF_FULL ((uintptr_t)1)
 #define RF_NOTIFYING ((uintptr_t)2)
 #define RF_FLAGS (RF_FULL | RF_NOTIFYING)
-/* 64 bytes, so the slice table is indexed with a shift. */
-_Static_assert(sizeof(page_t) == 64, "page_t must stay one cache line");
+/* A power of two, so the slice table is indexed with a shift. */
+_Static_assert(sizeof(page_t) == 128, "page_t must stay two cache lines");
 
 enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
 

@@ -80,7 +80,9 @@ static segment_t *cache_take(size_t need) {
 
 static void *huge_alloc(size_t size, size_t align, int zero) {
     size_t hdr = huge_header();
-    size_t off = align <= hdr ? hdr : align <= SEG_SIZE ? align : SEG_SIZE;
+    /* the block right after the header, rounded up to the alignment (0: none asked) */
+    size_t a = align ? align : 1;
+    size_t off = a <= SEG_SIZE ? (hdr + a - 1) & ~(a - 1) : SEG_SIZE;
     if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
     size_t need = (off + size + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
     segment_t *seg = off == hdr ? cache_take(need) : NULL;
