@@ -47,6 +47,22 @@ std::uintptr_t as_seq(void *p) {
     return reinterpret_cast<std::uintptr_t>(p);
 }
 
+// ---- the harness's per-item work ------------------------------------------------------------
+// Numbering the items and checking every one of them is the same work for both channels.
+
+void fill_seq(void **out, std::size_t n, std::uintptr_t first) {
+    for (std::size_t i = 0; i < n; i++)
+        out[i] = as_item(first + i);
+}
+
+// Zero when in[i] == first + i for every i < n (branch-free, so the check stays cheap).
+std::uintptr_t seq_mismatch(void *const *in, std::size_t n, std::uintptr_t first) {
+    std::uintptr_t bad = 0;
+    for (std::size_t i = 0; i < n; i++)
+        bad |= as_seq(in[i]) ^ (first + i);
+    return bad;
+}
+
 // ---- the two channels behind one interface ------------------------------------------------
 
 struct Hakmem {
@@ -174,6 +190,41 @@ template <class Chan> double throughput_item(std::size_t cap, const Config &cfg)
     return static_cast<double>(sent) / ns_since(t0, t1) * 1e3; // Mitems/s
 }
 
+// Producer side of bulk mode: numbers one batch from seq, stages it (publishing the staged part
+// whenever the ring is full part-way) and publishes it.
+template <class Chan> void send_batch(Chan &ch, void **buf, std::size_t batch, std::uintptr_t seq) {
+    fill_seq(buf, batch, seq);
+    for (std::size_t done = 0; done < batch;) {
+        std::size_t n = ch.push_n(buf + done, batch - done);
+        if (n == 0) {
+            ch.publish();
+            cpu_relax();
+        }
+        done += n;
+    }
+    ch.publish();
+}
+
+// Consumer side of bulk mode: takes up to batch items and checks every one against want, want+1,
+// ... Returns how many arrived (0: none yet), not counting an end marker (a null right after the
+// last item), which sets end instead.
+template <class Chan>
+std::size_t recv_batch(Chan &ch, void **buf, std::size_t batch, std::uintptr_t want, bool &end) {
+    std::size_t n = ch.pop_n(buf, batch);
+    // The whole batch is checked at once; the slow scan tells the end marker from a real fault.
+    if (n != 0 && seq_mismatch(buf, n, want)) {
+        for (std::size_t i = 0; i < n; i++) {
+            if (as_seq(buf[i]) == want + i) continue;
+            if (buf[i] == nullptr && i + 1 == n) {
+                end = true;
+                return i;
+            }
+            die("bulk order", as_seq(buf[i]), want + i);
+        }
+    }
+    return n;
+}
+
 template <class Chan>
 double throughput_bulk(std::size_t cap, std::size_t batch, const Config &cfg) {
     std::unique_ptr<Chan> ch(new Chan(cap));
@@ -186,20 +237,8 @@ double throughput_bulk(std::size_t cap, std::size_t batch, const Config &cfg) {
             auto stop = t0 + std::chrono::microseconds(static_cast<long>(cfg.run_ms * 1e3));
             std::uintptr_t seq = 1;
             for (;;) {
-                for (int rounds = 0; rounds < 256; rounds++) {
-                    for (std::size_t i = 0; i < batch; i++)
-                        buf[i] = as_item(seq + i);
-                    for (std::size_t done = 0; done < batch;) {
-                        std::size_t n = ch->push_n(buf.data() + done, batch - done);
-                        if (n == 0) {
-                            ch->publish(); // full part-way: make the staged part visible
-                            cpu_relax();
-                        }
-                        done += n;
-                    }
-                    ch->publish();
-                    seq += batch;
-                }
+                for (int rounds = 0; rounds < 256; rounds++, seq += batch)
+                    send_batch(*ch, buf.data(), batch, seq);
                 if (clk::now() >= stop) break;
             }
             void *end = nullptr;
@@ -211,30 +250,45 @@ double throughput_bulk(std::size_t cap, std::size_t batch, const Config &cfg) {
         [&] {
             std::vector<void *> buf(batch);
             std::uintptr_t want = 1;
-            for (;;) {
-                std::size_t n = ch->pop_n(buf.data(), batch);
-                if (n == 0) {
-                    cpu_relax();
-                    continue;
-                }
-                // Branch-free check of the whole batch keeps the harness cheap next to the
-                // channel; the slow scan tells the end marker from a real fault.
-                std::uintptr_t bad = 0;
-                for (std::size_t i = 0; i < n; i++)
-                    bad |= as_seq(buf[i]) ^ (want + i);
-                if (bad) {
-                    for (std::size_t i = 0; i < n; i++) {
-                        if (as_seq(buf[i]) == want + i) continue;
-                        if (buf[i] == nullptr && i + 1 == n) goto done;
-                        die("bulk order", as_seq(buf[i]), want + i);
-                    }
-                }
+            for (bool end = false; !end;) {
+                std::size_t n = recv_batch(*ch, buf.data(), batch, want, end);
+                if (n == 0 && !end) cpu_relax();
                 want += n;
             }
-        done:
             t1 = clk::now();
         });
     return static_cast<double>(sent) / ns_since(t0, t1) * 1e3;
+}
+
+// ---- instruction counts ---------------------------------------------------------------------
+// --mode count runs the item and bulk loops of both channels in one thread, untimed: an item (a
+// batch) out, then back in and checked. Under callgrind, the inclusive cost of count_item<...> or
+// count_bulk<...> divided by the items printed is one implementation's instructions per item,
+// harness included. Two threads under valgrind would mostly count spinning.
+
+constexpr std::size_t count_items = 1 << 20;
+
+template <class Chan> __attribute__((noinline)) void count_item(Chan &ch) {
+    for (std::uintptr_t seq = 1; seq <= count_items; seq++) {
+        void *v = nullptr;
+        if (!ch.push(as_item(seq)) || !ch.pop(v) || as_seq(v) != seq)
+            die("count item", as_seq(v), seq);
+    }
+}
+
+// The batch must fit the ring: one thread cannot drain a ring that send_batch is waiting on.
+template <class Chan> __attribute__((noinline)) void count_bulk(Chan &ch, std::size_t batch) {
+    std::vector<void *> out(batch), in(batch);
+    bool end = false;
+    std::uintptr_t want = 1;
+    for (std::uintptr_t seq = 1; seq <= count_items; seq += batch) {
+        send_batch(ch, out.data(), batch, seq);
+        while (want < seq + batch) {
+            std::size_t n = recv_batch(ch, in.data(), batch, want, end);
+            if (n == 0) die("count bulk: published items not visible", 0, seq + batch - want);
+            want += n;
+        }
+    }
 }
 
 // ---- round trip -----------------------------------------------------------------------------
@@ -305,9 +359,29 @@ struct Row {
 
 template <std::size_t Cap>
 void run_capacity(const Config &cfg, std::vector<Row> &rows,
-                  const std::vector<std::size_t> &batches, bool item, bool bulk, bool ping) {
+                  const std::vector<std::size_t> &batches, bool item, bool bulk, bool ping,
+                  bool count) {
     if (cfg.only_cap && cfg.only_cap != Cap) return;
     using B = Boost<Cap>;
+    if (count) {
+        auto one = [&](const char *mode, std::size_t batch, auto run_h, auto run_b) {
+            std::unique_ptr<Hakmem> h(new Hakmem(Cap));
+            std::unique_ptr<B> b(new B(Cap));
+            run_h(*h);
+            run_b(*b);
+            for (const char *impl : {"hakmem", "boost"})
+                std::printf("spsc mode=%s batch=%zu cap=%zu impl=%s items=%zu\n", mode, batch, Cap,
+                            impl, count_items);
+        };
+        if (item) one("count_item", 1, count_item<Hakmem>, count_item<B>);
+        if (bulk)
+            for (std::size_t batch : batches)
+                if ((!cfg.only_batch || cfg.only_batch == batch) && batch <= Cap)
+                    one(
+                        "count_bulk", batch, [&](Hakmem &c) { count_bulk(c, batch); },
+                        [&](B &c) { count_bulk(c, batch); });
+        return;
+    }
     // Reps alternate between the two implementations so slow drift on a busy machine hits both.
     auto measure = [&](const char *mode, std::size_t batch, auto fh, auto fb) {
         std::vector<double> h, b;
@@ -349,13 +423,16 @@ void run_capacity(const Config &cfg, std::vector<Row> &rows,
 
 void usage(const char *argv0) {
     std::printf(
-        "usage: %s [--quick] [--reps N] [--ms MS] [--mode all|item|bulk|pingpong]\n"
+        "usage: %s [--quick] [--reps N] [--ms MS] [--mode all|item|bulk|pingpong|count]\n"
         "          [--cap 64|256|1024|4096] [--batch 1|8|32|128|256]\n"
         "Compares include/hakmem_spsc.h with boost::lockfree::spsc_queue<void*> (compile-time\n"
         "capacity) on two threads pinned to different CPUs.\n"
         "  item      send/try_recv vs push/pop, one item at a time\n"
         "  bulk      write_n+flush/read_n vs push(ptr,n)/pop(ptr,n), batches 1,8,32,128,256\n"
         "  pingpong  round trip over two channels, p50 and p99 in ns\n"
+        "  count     item and bulk loops in one thread, untimed, for instruction counts:\n"
+        "            run under valgrind --tool=callgrind and divide the inclusive cost of\n"
+        "            count_item<...>/count_bulk<...> by the items printed (bulk: batch <= cap)\n"
         "Capacities 64, 256, 1024, 4096. Each figure is the median of --reps runs (default 5)\n"
         "of --ms milliseconds each (default 200); --quick is 3 reps of 40 ms and fewer round\n"
         "trips. Prints one 'spsc ...' line per measurement, then a Markdown table of\n"
@@ -409,8 +486,8 @@ int main(int argc, char **argv) {
         std::printf("# producer on CPU %d, consumer on CPU %d; reps=%d run_ms=%.0f\n", g_cpus[0],
                     g_cpus[1], cfg.reps, cfg.run_ms);
 
-    bool all = mode == "all";
-    bool item = all || mode == "item", bulk = all || mode == "bulk",
+    bool all = mode == "all", count = mode == "count";
+    bool item = all || count || mode == "item", bulk = all || count || mode == "bulk",
          ping = all || mode == "pingpong";
     if (!item && !bulk && !ping) {
         usage(argv[0]);
@@ -418,10 +495,11 @@ int main(int argc, char **argv) {
     }
     const std::vector<std::size_t> batches = {1, 8, 32, 128, 256};
     std::vector<Row> rows;
-    run_capacity<64>(cfg, rows, batches, item, bulk, ping);
-    run_capacity<256>(cfg, rows, batches, item, bulk, ping);
-    run_capacity<1024>(cfg, rows, batches, item, bulk, ping);
-    run_capacity<4096>(cfg, rows, batches, item, bulk, ping);
+    run_capacity<64>(cfg, rows, batches, item, bulk, ping, count);
+    run_capacity<256>(cfg, rows, batches, item, bulk, ping, count);
+    run_capacity<1024>(cfg, rows, batches, item, bulk, ping, count);
+    run_capacity<4096>(cfg, rows, batches, item, bulk, ping, count);
+    if (count) return 0;
 
     std::printf(
         "\n| mode | batch | cap | hakmem | boost | ratio |\n|---|---:|---:|---:|---:|---:|\n");
