@@ -48,19 +48,50 @@ std::uintptr_t as_seq(void *p) {
 }
 
 // ---- the harness's per-item work ------------------------------------------------------------
-// Numbering the items and checking every one of them is the same work for both channels.
+// Numbering the items and checking every one of them is the same work for both channels. It is
+// vectorised (four pairs per step, baseline SSE2 on x86-64), so that it dilutes the channels'
+// own costs as little as possible: done one item at a time it took about as long as the copy
+// through the ring, and both channels looked alike for it.
+using lanes = std::uintptr_t __attribute__((vector_size(16)));
 
 void fill_seq(void **out, std::size_t n, std::uintptr_t first) {
-    for (std::size_t i = 0; i < n; i++)
+    std::size_t i = 0;
+    if (n >= 8) { // small batches skip the vector set-up
+        lanes v0 = {first, first + 1}, v1 = v0 + 2, v2 = v0 + 4, v3 = v0 + 6;
+        for (; i + 8 <= n; i += 8) {
+            std::memcpy(out + i, &v0, sizeof v0);
+            std::memcpy(out + i + 2, &v1, sizeof v1);
+            std::memcpy(out + i + 4, &v2, sizeof v2);
+            std::memcpy(out + i + 6, &v3, sizeof v3);
+            v0 += 8, v1 += 8, v2 += 8, v3 += 8;
+        }
+    }
+    for (; i < n; i++)
         out[i] = as_item(first + i);
 }
 
-// Zero when in[i] == first + i for every i < n (branch-free, so the check stays cheap).
+// Zero when in[i] == first + i for every i < n.
 std::uintptr_t seq_mismatch(void *const *in, std::size_t n, std::uintptr_t first) {
-    std::uintptr_t bad = 0;
-    for (std::size_t i = 0; i < n; i++)
-        bad |= as_seq(in[i]) ^ (first + i);
-    return bad;
+    std::size_t i = 0;
+    std::uintptr_t any = 0;
+    if (n >= 8) {
+        lanes v0 = {first, first + 1}, v1 = v0 + 2, v2 = v0 + 4, v3 = v0 + 6, bad0 = {}, bad1 = {};
+        for (; i + 8 <= n; i += 8) {
+            lanes g0, g1, g2, g3;
+            std::memcpy(&g0, in + i, sizeof g0);
+            std::memcpy(&g1, in + i + 2, sizeof g1);
+            std::memcpy(&g2, in + i + 4, sizeof g2);
+            std::memcpy(&g3, in + i + 6, sizeof g3);
+            bad0 |= (g0 ^ v0) | (g1 ^ v1);
+            bad1 |= (g2 ^ v2) | (g3 ^ v3);
+            v0 += 8, v1 += 8, v2 += 8, v3 += 8;
+        }
+        bad0 |= bad1;
+        any = bad0[0] | bad0[1];
+    }
+    for (; i < n; i++)
+        any |= as_seq(in[i]) ^ (first + i);
+    return any;
 }
 
 // ---- the two channels behind one interface ------------------------------------------------
