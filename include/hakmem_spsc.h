@@ -336,11 +336,18 @@ static inline int hk_spsc_recv(hk_spsc_rx *rx, void **item) {
     return hk_spsc_recv_slow_(rx, item);
 }
 
+/* Takes up to max items. A batch reader gives its slots back on every call, not once per view
+ * as try_recv does: one store per batch is cheap, and a producer that is ahead then refills
+ * those slots while the caller works on the batch instead of waiting for the whole view to
+ * drain. A call that takes the rest of the view also looks for newer items; that load overlaps
+ * the copy instead of stalling the next call. */
 static inline size_t hk_spsc_read_n(hk_spsc_rx *rx, void **out, size_t max) {
     size_t avail = rx->tail_cache - rx->head;
     if (avail == 0) {
         hk_spsc_sync(rx);
         avail = rx->tail_cache - rx->head;
+    } else if (max >= avail) {
+        hk_spsc_sync_read(rx); /* this call empties the view; avail keeps its old bound */
     }
     if (max > avail) max = avail;
     if (max == 0) return 0;
@@ -351,6 +358,7 @@ static inline size_t hk_spsc_read_n(hk_spsc_rx *rx, void **out, size_t max) {
     memcpy(out, rx->slots + at, first * sizeof(void *));
     memcpy(out + first, rx->slots, (max - first) * sizeof(void *));
     rx->head += max;
+    hk_spsc_sync_write(rx);
     return max;
 }
 
