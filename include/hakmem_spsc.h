@@ -196,14 +196,20 @@ static inline int hk_spsc_has_prefetchw_(void) {
 
 /* Asks for ownership of the lines holding slots [from, from + n), which must be free. The
  * consumer still holds them from its last lap, and each store into such a line waits for it to
- * be taken back. Claimed one call ahead, that transfer overlaps whatever the producer does
- * before its next write_n instead of stalling the copy. A read prefetch would not do: the line
- * would arrive shared and the store would still wait for the consumer's copy to go. */
+ * be taken back. Claimed ahead, that transfer overlaps whatever the producer does before it
+ * writes there instead of stalling the copy. A read prefetch would not do: the line would
+ * arrive shared and the store would still wait for the consumer's copy to go. */
 static inline void hk_spsc_claim_(const hk_spsc_tx *tx, size_t from, size_t n) {
 #if defined(__x86_64__)
     if (!tx->prefetchw) return;
-    for (size_t i = 0; i < n; i += 64 / sizeof(void *))
-        __asm__("prefetchw %0" : : "m"(*(const char *)(tx->slots + ((from + i) & tx->mask))));
+    size_t at = from & tx->mask, first = tx->cap - at;
+    if (first > n) first = n;
+    const char *p = (const char *)(tx->slots + at), *end = p + first * sizeof(void *);
+    for (; p < end; p += 64)
+        __asm__("prefetchw %0" : : "m"(*p));
+    p = (const char *)tx->slots, end = p + (n - first) * sizeof(void *);
+    for (; p < end; p += 64)
+        __asm__("prefetchw %0" : : "m"(*p));
 #else
     (void)tx, (void)from, (void)n;
 #endif
@@ -253,7 +259,8 @@ static inline int hk_spsc_write(hk_spsc_tx *tx, void *item) {
 
 /* Stages min(n, free) items with at most two copies (before and after the wrap). Returns 0
  * when the ring is full; hk_spsc_flush then tells a full ring from a departed consumer. Then
- * claims the free lines a next call of the same size would write. */
+ * claims the free lines the next two calls of the same size would write: one call ahead is
+ * too short for a transfer between distant cores at batches of about 128. */
 static inline size_t hk_spsc_write_n(hk_spsc_tx *tx, void *const *items, size_t n) {
     if (n == 0) return 0;
     size_t room = tx->cap - (tx->pending - tx->head_cache);
@@ -269,7 +276,7 @@ static inline size_t hk_spsc_write_n(hk_spsc_tx *tx, void *const *items, size_t 
     memcpy(tx->slots, items + first, (n - first) * sizeof(void *));
     tx->pending += n;
     room -= n;
-    hk_spsc_claim_(tx, tx->pending, room < n ? room : n);
+    hk_spsc_claim_(tx, tx->pending, room < 2 * n ? room : 2 * n);
     return n;
 }
 
