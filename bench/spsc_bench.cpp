@@ -97,7 +97,6 @@ std::uintptr_t seq_mismatch(void *const *in, std::size_t n, std::uintptr_t first
 // ---- the two channels behind one interface ------------------------------------------------
 
 struct Hakmem {
-    static constexpr const char *name = "hakmem";
     hk_spsc_tx *tx = nullptr;
     hk_spsc_rx *rx = nullptr;
     explicit Hakmem(std::size_t cap) {
@@ -118,7 +117,6 @@ struct Hakmem {
 
 // Compile-time capacity: boost's fastest configuration (storage inline, no capacity load).
 template <std::size_t Cap> struct Boost {
-    static constexpr const char *name = "boost";
     boost::lockfree::spsc_queue<void *, boost::lockfree::capacity<Cap>> q;
     explicit Boost(std::size_t) {}
     bool push(void *v) { return q.push(v); }
