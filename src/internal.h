@@ -175,6 +175,7 @@ void size_class_init(void);
 void *os_map(size_t size);
 void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *p, size_t size);
+int os_move(void *from, size_t size, void *to);
 void os_purge(void *p, size_t size);
 uint64_t os_now_ns(void);
 

@@ -17,9 +17,14 @@ static long huge_cache_entries;
 
 static size_t huge_header(void) { return (sizeof(segment_t) + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1); }
 
+/* Huge mappings count as committed in full: they are touched by their user. */
+static void huge_account(int64_t bytes) {
+    stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, bytes);
+    stats_add(&hk_counters.committed, &hk_counters.committed_peak, bytes);
+}
+
 static void huge_unmap(segment_t *seg) {
-    stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, -(int64_t)seg->map_size);
-    stats_add(&hk_counters.committed, &hk_counters.committed_peak, -(int64_t)seg->map_size);
+    huge_account(-(int64_t)seg->map_size);
     atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
     atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
     os_unmap(seg, seg->map_size);
@@ -65,17 +70,52 @@ int huge_cache_trim(int force) {
     return unmap_list(list);
 }
 
-/* Smallest cached mapping that fits `need` without wasting more than half of itself. */
+/* Cached mapping to reuse for a block of `need` bytes (header included): the smallest that
+ * holds it or, failing that, the largest. Reusing resident pages saves a fault per page touched,
+ * which is most of what a big block costs, so any cached mapping beats a fresh one. */
 static segment_t *cache_take(size_t need) {
     pthread_mutex_lock(&huge_lock_m);
-    segment_t *best = NULL;
-    for (segment_t *seg = huge_cache; seg; seg = seg->next)
-        if (seg->map_size >= need && seg->map_size / 2 <= need &&
-            (!best || seg->map_size < best->map_size))
-            best = seg;
+    segment_t *fit = NULL, *largest = NULL;
+    for (segment_t *seg = huge_cache; seg; seg = seg->next) {
+        if (seg->map_size >= need && (!fit || seg->map_size < fit->map_size)) fit = seg;
+        if (!largest || seg->map_size > largest->map_size) largest = seg;
+    }
+    segment_t *best = fit ? fit : largest;
     if (best) cache_unlink(best);
     pthread_mutex_unlock(&huge_lock_m);
     return best;
+}
+
+/* Fit a cached mapping to `need` bytes. One more than an eighth too big gives its tail back.
+ * Too small, it is moved into a fresh aligned mapping of `need` bytes (mremap moves its page
+ * tables, not its data), so its resident pages are reused and only the growth is faulted in.
+ * Returns the mapping, which may have moved, or NULL (the cached one is then released).
+ * `*dirty` is set to the bytes that may hold old data. */
+static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
+    size_t have = seg->map_size;
+    *dirty = have < need ? have : need;
+    if (have >= need) {
+        if (have - need > need / 8) {
+            os_unmap((uint8_t *)seg + need, have - need);
+            huge_account(-(int64_t)(have - need));
+            seg->map_size = need;
+        }
+        return seg;
+    }
+    segment_t *moved = os_map_aligned(need, SEG_SIZE);
+    if (moved) {
+        atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+        if (os_move(seg, have, moved)) {
+            atomic_store_explicit(&hk_seg_map[(uintptr_t)moved >> SEG_SHIFT], 1, memory_order_relaxed);
+            huge_account((int64_t)(need - have));
+            moved->map_size = need;
+            return moved;
+        }
+        os_unmap(moved, need);
+        atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
+    }
+    huge_unmap(seg);
+    return NULL;
 }
 
 static void *huge_alloc(size_t size, size_t align, int zero) {
@@ -86,8 +126,9 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
     size_t need = (off + size + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
     segment_t *seg = off == hdr ? cache_take(need) : NULL;
-    if (seg) {
-        if (zero) memset((uint8_t *)seg + off, 0, size);
+    size_t dirty;
+    if (seg && (seg = cache_fit(seg, need, &dirty)) != NULL) {
+        if (zero) memset((uint8_t *)seg + off, 0, (dirty < off + size ? dirty : off + size) - off);
     } else if (align <= SEG_SIZE) {
         seg = os_map_aligned(need, SEG_SIZE);
     } else {
@@ -103,8 +144,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     }
     if (!seg) return NULL;
     if (seg->kind != SEG_HUGE_CACHED) {
-        stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, (int64_t)need);
-        stats_add(&hk_counters.committed, &hk_counters.committed_peak, (int64_t)need);
+        huge_account((int64_t)need);
         atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
         seg->map_size = need;
         seg->huge_off = off;

@@ -29,6 +29,14 @@ void *os_map_aligned(size_t size, size_t align) {
     return p;
 }
 
+/* Move the pages of [from, from+size) to `to`, replacing what was mapped there; `from` is
+ * unmapped. Page tables move, data is not copied. Returns 1 on success. */
+int os_move(void *from, size_t size, void *to) {
+    if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) return 1;
+    if (hk_opt.verbose) hk_message("mremap of %zu bytes failed (errno %d)", size, errno);
+    return 0;
+}
+
 void os_unmap(void *p, size_t size) {
     if (munmap(p, size) != 0 && hk_opt.verbose)
         hk_message("munmap(%p, %zu) failed (errno %d)", p, size, errno);

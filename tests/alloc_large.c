@@ -76,6 +76,40 @@ static void calloc_reuse(void) {
     printf("  calloc of 1..7 MiB right after freeing a dirtied block of that size is zeroed\n");
 }
 
+/* A freed huge block is reused for a request of another size: cut down when it is bigger, moved
+ * into a larger mapping when it is smaller. Either way the new block is whole and calloc's is
+ * zero, including the part that held the old block's data. */
+static void reuse_across_sizes(void) {
+    static const size_t sizes[] = {24 * MiB, 6 * MiB + 100,  20 * MiB + 5, 3 * MiB,
+                                   30 * MiB, 2 * MiB + 4096, 12 * MiB,     9 * MiB + 1};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < N; k++) {
+            size_t m = sizes[k];
+            unsigned char *z = calloc(1, m);
+            REQUIRE(z, "calloc(1, %zu)", m);
+            REQUIRE(hkt_usable_size(z) >= m, "usable %zu < %zu", hkt_usable_size(z), m);
+            for (size_t o = 0; o < m; o += 4093)
+                if (z[o]) {
+                    CHECK(0, "calloc(%zu) after a freed block of %zu: byte %zu = %#x", m,
+                          sizes[(k + N - 1) % N], o, z[o]);
+                    break;
+                }
+            CHECK(z[m - 1] == 0, "calloc(%zu) last byte", m);
+            free(z);
+            unsigned char *d = malloc(m);
+            REQUIRE(d, "malloc(%zu)", m);
+            uint64_t key = hkt_mix((uint64_t)(round * N + k));
+            hkt_fill(d, m, key);
+            size_t bad = hkt_verify(d, m, key);
+            CHECK(bad == (size_t)-1, "%zu-byte block reused across sizes damaged at %zu", m, bad);
+            memset(d, 0xA5, m); /* leave it dirty for the next size */
+            free(d);
+        }
+    }
+    printf("  huge blocks of 2..30 MiB reused for bigger and smaller requests: whole, calloc zeroed\n");
+}
+
 static void realloc_range(void) {
     static const size_t steps[] = {1 * MiB, 3 * MiB + 7,     8 * MiB,     32 * MiB,  17 * MiB,
                                    2 * MiB, 32 * MiB + 4096, 1 * MiB + 1, 600 * KiB, 24 * MiB};
@@ -178,6 +212,7 @@ int main(void) {
     double t0 = hkt_now();
     loops();
     calloc_reuse();
+    reuse_across_sizes();
     realloc_range();
     aligned_large();
     rss_returns();
