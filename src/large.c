@@ -112,9 +112,8 @@ static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
             return moved;
         }
         os_unmap(moved, need);
-        atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
     }
-    huge_unmap(seg);
+    huge_unmap(seg); /* the range is still ours: nothing can have been mapped there meanwhile */
     return NULL;
 }
 
