@@ -86,7 +86,7 @@ static segment_t *cache_take(size_t need) {
     return best;
 }
 
-/* Fit a cached mapping to `need` bytes. One more than an eighth too big gives its tail back.
+/* Fit a cached mapping to `need` bytes. More than an eighth too big, its tail is unmapped.
  * Too small, it is moved into a fresh aligned mapping of `need` bytes (mremap moves its page
  * tables, not its data), so its resident pages are reused and only the growth is faulted in.
  * Returns the mapping, which may have moved, or NULL (the cached one is then released).
