@@ -279,11 +279,14 @@ static inline int hk_spsc_write(hk_spsc_tx *tx, void *item) {
 /* Stages min(n, free) items with at most two copies (before and after the wrap). Returns 0
  * when the ring is full; hk_spsc_flush then tells a full ring from a departed consumer. Then
  * claims the free lines the next two calls of the same size would write: one call ahead is
- * too short for a transfer between distant cores at batches of about 128. */
+ * too short for a transfer between distant cores at batches of about 128. The head is reloaded
+ * as soon as the cached room cannot hold this call and the next, not only when this one does
+ * not fit: the claim covers only slots free by the cached head, and a stale head would leave
+ * the next call's lines unclaimed. (room / 2 < n is room < 2n without overflow.) */
 static inline size_t hk_spsc_write_n(hk_spsc_tx *tx, void *const *items, size_t n) {
     if (n == 0) return 0;
     size_t room = tx->cap - (tx->pending - tx->head_cache);
-    if (room < n) {
+    if (room / 2 < n) {
         tx->head_cache = hk_spsc_load_(&tx->chan->cons.head, ACQUIRE);
         room = tx->cap - (tx->pending - tx->head_cache);
         if (n > room) n = room;
