@@ -31,9 +31,10 @@ enum { HK_SPSC_OK = 0, HK_SPSC_EMPTY, HK_SPSC_FULL, HK_SPSC_CLOSED };
 #define HK_SPSC_SPIN 256
 #endif
 
-/* Pauses a consumer waits, once, when it empties the ring right behind a producer that is
+/* Most pauses a consumer waits, once, when it empties the ring right behind a producer that is
  * streaming (see hk_spsc_rx_lag_), before it looks again. 48 pauses are about 1.8 us where
- * pause takes 37 ns, a few cross-core round trips even between distant cores. 0 disables. */
+ * pause takes 37 ns, a few cross-core round trips even between distant cores. Rings below 1536
+ * slots wait less (one pause per 32 slots). 0 disables. */
 #ifndef HK_SPSC_LAG
 #define HK_SPSC_LAG 48
 #endif
@@ -360,7 +361,11 @@ static inline void hk_spsc_sync(hk_spsc_rx *rx) {
  * the slower side) never waits; a call that finds nothing after the pause ends the stream. */
 static HK_SPSC_COLD void hk_spsc_rx_lag_(hk_spsc_rx *rx) {
     if (rx->head == rx->tail_cache && rx->streaming) {
-        for (int i = 0; i < HK_SPSC_LAG; i++)
+        /* No longer than a producer on a neighbouring core takes to fill about half the ring
+         * (some 18 items per pause): waiting for a full ring would stall it instead. */
+        size_t pauses = (rx->mask + 1) / 32;
+        if (pauses > HK_SPSC_LAG) pauses = HK_SPSC_LAG;
+        for (size_t i = 0; i < pauses; i++)
             hk_spsc_pause_();
         hk_spsc_sync_read(rx);
     }
