@@ -31,10 +31,10 @@ enum { HK_SPSC_OK = 0, HK_SPSC_EMPTY, HK_SPSC_FULL, HK_SPSC_CLOSED };
 #define HK_SPSC_SPIN 256
 #endif
 
-/* Most pauses a consumer waits, once, when it empties the ring right behind a producer that is
- * streaming (see hk_spsc_rx_lag_), before it looks again. 48 pauses are about 1.8 us where
- * pause takes 37 ns, a few cross-core round trips even between distant cores. Rings below 768
- * slots wait less (one pause per 16 slots). 0 disables. */
+/* The most pauses a consumer waits, once, when it empties the ring right behind a producer
+ * that is streaming (see hk_spsc_rx_lag_), before it looks again. 48 pauses are about 1.8 us
+ * where pause takes 37 ns, a few cross-core round trips even between distant cores. Rings
+ * below 768 slots wait less (one pause per 16 slots). 0 disables. */
 #ifndef HK_SPSC_LAG
 #define HK_SPSC_LAG 48
 #endif
@@ -361,9 +361,9 @@ static inline void hk_spsc_sync(hk_spsc_rx *rx) {
  * the slower side) never waits; a call that finds nothing after the pause ends the stream. */
 static HK_SPSC_COLD void hk_spsc_rx_lag_(hk_spsc_rx *rx) {
     if (rx->head == rx->tail_cache && rx->streaming) {
-        /* One pause per 16 slots: about what a producer on a neighbouring core takes to write
-         * them (some 2 ns an item), so it does not fill a small ring and stall before the
-         * consumer looks again; between distant cores a producer is about 3x slower. */
+        /* One pause per 16 slots: about as long as a producer on a neighbouring core takes to
+         * fill the whole ring (some 2 ns an item), so in a small ring it is not left stalled
+         * on a full ring for long; between distant cores a producer is about 3x slower. */
         size_t pauses = (rx->mask + 1) / 16;
         if (pauses > HK_SPSC_LAG) pauses = HK_SPSC_LAG;
         for (size_t i = 0; i < pauses; i++)
