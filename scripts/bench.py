@@ -323,6 +323,9 @@ def markdown(args, workloads, allocs, skipped, summary, ref, with_cg, argv):
                              if s["ratio"] is not None else
                              f"{fmt_rate(s['median'])} ({s['cv']:.1f}%)")
         lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
+    best = best_peer_lines(workloads, names, summary, ref)
+    if best:
+        lines += [""] + best
     lines.append("")
     lines.append("Peak RSS (MiB, largest ru_maxrss over the reps)")
     lines.append("")
@@ -350,6 +353,28 @@ def markdown(args, workloads, allocs, skipped, summary, ref, with_cg, argv):
     return "\n".join(lines) + "\n"
 
 
+def best_peer_lines(workloads, names, summary, ref):
+    """Per workload: the fastest other allocator, and ref's throughput and peak RSS against it
+    (ratio above 1: ref is faster) and against the system allocator's peak RSS."""
+    peers = [a for a in names if a != ref]
+    if ref not in names or not peers:
+        return []
+    out = [f"{ref} against the fastest peer (median ops/s ratio; peak RSS against system's)", "",
+           "| workload | fastest peer | its ops/s | " + ref + " / fastest | " + ref +
+           " RSS / system RSS |", "|---|---|---:|---:|---:|"]
+    for w in workloads:
+        mine = summary.get((w.name, ref))
+        ok = [(summary[(w.name, a)]["median"], a) for a in peers
+              if (summary.get((w.name, a)) or {}).get("status") == "ok"]
+        if not mine or mine["status"] != "ok" or not ok:
+            continue
+        rate, who = max(ok)
+        sysrss = (summary.get((w.name, "system")) or {}).get("rss_kb")
+        rss = f"{mine['rss_kb'] / sysrss:.2f}" if sysrss and mine["rss_kb"] else "-"
+        out.append(f"| {w.name} | {who} | {fmt_rate(rate)} | {mine['median'] / rate:.2f}x | {rss} |")
+    return out
+
+
 def summary_headline(workloads, allocs, summary):
     """The headline workload, hakmem and the system allocator side by side."""
     if not workloads or workloads[0].name != "random_mixed":
@@ -375,6 +400,9 @@ def main():
     ap.add_argument("--only", help="comma-separated workload or program names (see --list)")
     ap.add_argument("--allocators", default=",".join(a[0] for a in ALLOCATORS),
                     help="comma-separated, from: " + ",".join(a[0] for a in ALLOCATORS))
+    ap.add_argument("--alloc", action="append", default=[], metavar="NAME=PATH",
+                    help="add an allocator (a shared library to preload); repeatable. The lines "
+                    "that ../shared/peers/build.sh prints work as they are")
     ap.add_argument("--reps", type=int, help="runs per workload and allocator "
                     "(default 5; soak at most 2)")
     ap.add_argument("--callgrind", action="store_true",
@@ -396,8 +424,19 @@ def main():
     if args.reps is None:
         args.reps = 5
     workloads = select_workloads(args.only)
+    for spec in args.alloc:
+        name, sep, path = spec.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.+-]+", name) or not path:
+            sys.exit(f"bench.py: --alloc wants NAME=PATH, got '{spec}'")
+        if any(a[0] == name for a in ALLOCATORS):
+            sys.exit(f"bench.py: --alloc {name}: that name is already an allocator")
+        ALLOCATORS.append((name, os.path.abspath(path), None))
     known = [a[0] for a in ALLOCATORS]
-    wanted = [a for a in args.allocators.split(",") if a]
+    # Allocators given with --alloc join the default selection.
+    wanted = [a for a in args.allocators.split(",") if a] + \
+        [spec.partition("=")[0].strip() for spec in args.alloc
+         if spec.partition("=")[0].strip() not in args.allocators.split(",")]
     for a in wanted:
         if a not in known:
             sys.exit(f"bench.py: unknown allocator '{a}'; known: {', '.join(known)}")

@@ -40,4 +40,15 @@ for bench_case in "${bench_smoke_cases[@]}"; do
     t "bench/${bench_case%%|*}/hakmem" bash -c "$bench_smoke_check" _ "$HK_LIB" "${bench_cmd[@]}"
 done
 t bench/runner_csv bash -c "$bench_smoke_runner"
-unset bench_case bench_cmd bench_smoke_cases bench_smoke_check bench_smoke_runner
+# --alloc NAME=PATH adds an allocator (here hakmem again under another name) to the table,
+# and a malformed spec is refused.
+bench_smoke_extra='
+dir=$(mktemp -d)
+trap "rm -rf $dir" EXIT
+python3 scripts/bench.py --quick --only random_mixed --reps 1 --allocators hakmem \
+    --alloc "again=$HK_LIB" --out "$dir" &&
+    grep -q "^random_mixed,again,1,1," "$dir/bench.csv" &&
+    grep -q "fastest peer" "$dir/bench.md" &&
+    ! python3 scripts/bench.py --alloc nopath --out "$dir" 2>/dev/null'
+t bench/runner_extra_alloc bash -c "$bench_smoke_extra"
+unset bench_case bench_cmd bench_smoke_cases bench_smoke_check bench_smoke_runner bench_smoke_extra
