@@ -7,6 +7,14 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* The one place the version is set: the Makefile reads these three lines for the library's
+ * soname, hakmem.pc, the CMake package and `hakmem --version`. */
+#define HAKMEM_VERSION_MAJOR 0
+#define HAKMEM_VERSION_MINOR 1
+#define HAKMEM_VERSION_PATCH 0
+#define HAKMEM_VERSION                                                                             \
+    (HAKMEM_VERSION_MAJOR * 10000 + HAKMEM_VERSION_MINOR * 100 + HAKMEM_VERSION_PATCH)
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,8 +32,10 @@ size_t hk_usable_size(const void *ptr);
 /* Return free memory of the calling thread's heap and the caches to the OS. Returns 1 if any
  * memory was released. */
 int hk_trim(void);
-/* Print statistics (per size class with HAKMEM_BUILD_STATS, memory always). */
+/* Print statistics (per size class with HAKMEM_BUILD_STATS, memory always); NULL: stderr. */
 void hk_stats_print(FILE *out);
+/* The same figures as one JSON object (memory in bytes), followed by a newline. */
+void hk_stats_print_json(FILE *out);
 /* 1 when ptr lies in memory hakmem manages (any block, live or free). */
 int hk_owns(const void *ptr);
 

@@ -43,3 +43,10 @@ $(ALLOC_TSAN_BINS): $(BUILD)/tsan/alloc_%: tests/alloc_%.c $(ALLOC_TEST_HDRS) $(
 
 .PHONY: alloc-tests
 alloc-tests: $(ALLOC_PRELOAD_BINS)
+
+# The statistics reports (tests/stats_report.c, checked by tests/stats_check.py), hk_ API.
+STATS_TEST_BIN := $(BUILD)/tests/stats_report
+TEST_BINS += $(STATS_TEST_BIN)
+$(STATS_TEST_BIN): tests/stats_report.c include/hakmem.h $(BUILD)/libhakmem.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ $(BUILD)/libhakmem.a -lpthread

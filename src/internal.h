@@ -219,12 +219,20 @@ void hk_bad_free(const char *call, void *p, const char *why);
 void hk_free_marked(page_t *pg, block_t *b);
 
 /* ---- options.c ---- */
+#define HK_STATS_JSON 2 /* hk_opt.stats: 0 none, 1 the readable report, 2 JSON */
 typedef struct hk_options_s {
     long stats, verbose, purge_delay_ms, segment_cache, large_cache_mb, abort_on_bad_free;
+    char stats_file[4096]; /* "" : stderr */
 } hk_options_t;
 extern hk_options_t hk_opt;
 void options_load(void);
-void options_print(FILE *out);
+/* One option as text, for reports and listings: its current value, or its default. */
+typedef struct hk_option_view_s {
+    const char *name, *meaning, *value;
+    int is_number;
+    char number[24];
+} hk_option_view_t;
+int options_view(size_t i, int want_default, hk_option_view_t *v); /* 0 past the last */
 
 /* ---- stats.c ---- */
 typedef struct hk_counters_s {

@@ -1,28 +1,49 @@
 /* Options: the one table of HAKMEM_* environment variables, read once at process start
- * with getenv and a parser that allocates nothing. No other file reads the environment. */
+ * with getenv and a parser that allocates nothing (a text value is copied into hk_opt).
+ * No other file reads the environment. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+/* The initial values are the defaults. */
 hk_options_t hk_opt = {.purge_delay_ms = 100, .segment_cache = 4, .large_cache_mb = 64};
+static hk_options_t defaults; /* hk_opt as it was before the environment was read */
+static int defaults_saved;
 
+/* An integer option has `value` and its range; a text option has `text` instead. `word`,
+ * where set, is accepted in place of the number `word_value` (HAKMEM_STATS=json). The
+ * meaning is what the README table shows. clang-format is kept off the table so that each
+ * option stays one entry of a few lines. */
 static const struct {
     const char *name;
     long *value;
     long min, max;
     const char *meaning;
+    const char *word;
+    long word_value;
+    char *text;
+    size_t text_cap;
 } table[] = {
-    {"HAKMEM_STATS", &hk_opt.stats, 0, 1, "print statistics to stderr at exit"},
-    {"HAKMEM_VERBOSE", &hk_opt.verbose, 0, 1, "report bad frees and OS failures on stderr"},
-    {"HAKMEM_PURGE_DELAY_MS", &hk_opt.purge_delay_ms, 0, 60000,
-     "ms before free memory is returned to the OS (0: at once)"},
-    {"HAKMEM_SEGMENT_CACHE", &hk_opt.segment_cache, 0, 1024, "empty 4 MiB segments kept for reuse"},
-    {"HAKMEM_LARGE_CACHE_MB", &hk_opt.large_cache_mb, 0, 1 << 20,
-     "MiB of freed huge blocks kept for reuse"},
-    {"HAKMEM_ABORT_ON_BAD_FREE", &hk_opt.abort_on_bad_free, 0, 1,
-     "abort on a free of a pointer that is not a live block"},
+    /* clang-format off */
+    {.name = "HAKMEM_STATS", .value = &hk_opt.stats, .min = 0, .max = 1, .word = "json",
+     .word_value = HK_STATS_JSON,
+     .meaning = "1: print statistics to stderr at exit; json: the same as one JSON object"},
+    {.name = "HAKMEM_STATS_FILE", .text = hk_opt.stats_file, .text_cap = sizeof hk_opt.stats_file,
+     .meaning = "write the statistics to this file instead (%p: the process id)"},
+    {.name = "HAKMEM_VERBOSE", .value = &hk_opt.verbose, .min = 0, .max = 1,
+     .meaning = "1: report bad frees and OS failures on stderr"},
+    {.name = "HAKMEM_PURGE_DELAY_MS", .value = &hk_opt.purge_delay_ms, .min = 0, .max = 60000,
+     .meaning = "ms before free memory is returned to the OS (0: at once)"},
+    {.name = "HAKMEM_SEGMENT_CACHE", .value = &hk_opt.segment_cache, .min = 0, .max = 1024,
+     .meaning = "empty 4 MiB segments kept for reuse"},
+    {.name = "HAKMEM_LARGE_CACHE_MB", .value = &hk_opt.large_cache_mb, .min = 0, .max = 1 << 20,
+     .meaning = "MiB of freed huge blocks (> 2 MiB) kept for reuse"},
+    {.name = "HAKMEM_ABORT_ON_BAD_FREE", .value = &hk_opt.abort_on_bad_free, .min = 0, .max = 1,
+     .meaning = "1: abort on a free of a pointer that is not a live block"},
+    /* clang-format on */
 };
+#define OPTION_COUNT (sizeof table / sizeof table[0])
 
 static int parse_long(const char *s, long *out) {
     long v = 0;
@@ -36,18 +57,51 @@ static int parse_long(const char *s, long *out) {
 }
 
 void options_load(void) {
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+    if (!defaults_saved) {
+        defaults = hk_opt;
+        defaults_saved = 1;
+    }
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
         const char *s = getenv(table[i].name);
         long v;
         if (s == NULL) continue;
-        if (!parse_long(s, &v) || v < table[i].min || v > table[i].max)
-            hk_message("ignoring %s=%s: expected an integer in [%ld, %ld]", table[i].name, s,
-                       table[i].min, table[i].max);
-        else *table[i].value = v;
+        if (table[i].text) {
+            size_t n = strlen(s);
+            if (n >= table[i].text_cap)
+                hk_message("ignoring %s: longer than %zu bytes", table[i].name,
+                           table[i].text_cap - 1);
+            else
+                memcpy(table[i].text, s, n + 1);
+        } else if (table[i].word && strcmp(s, table[i].word) == 0) {
+            *table[i].value = table[i].word_value;
+        } else if (!parse_long(s, &v) || v < table[i].min || v > table[i].max) {
+            hk_message("ignoring %s=%s: expected an integer in [%ld, %ld]%s%s", table[i].name, s,
+                       table[i].min, table[i].max, table[i].word ? " or " : "",
+                       table[i].word ? table[i].word : "");
+        } else
+            *table[i].value = v;
     }
 }
 
-void options_print(FILE *out) {
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        fprintf(out, "  %-26s %8ld  %s\n", table[i].name, *table[i].value, table[i].meaning);
+int options_view(size_t i, int want_default, hk_option_view_t *v) {
+    if (i >= OPTION_COUNT) return 0;
+    const hk_options_t *from = want_default && defaults_saved ? &defaults : &hk_opt;
+    /* The table points into hk_opt; the same member of `from` is at the same offset. */
+    v->name = table[i].name;
+    v->meaning = table[i].meaning;
+    if (table[i].text) {
+        v->value = (const char *)from + (table[i].text - (char *)&hk_opt);
+        v->is_number = 0;
+        return 1;
+    }
+    long x = *(const long *)((const char *)from + ((char *)table[i].value - (char *)&hk_opt));
+    if (table[i].word && x == table[i].word_value) {
+        v->value = table[i].word;
+        v->is_number = 0;
+    } else {
+        snprintf(v->number, sizeof v->number, "%ld", x);
+        v->value = v->number;
+        v->is_number = 1;
+    }
+    return 1;
 }
