@@ -4,7 +4,7 @@ median throughput, CV, ratio to hakmem, peak RSS and, with --callgrind, instruct
 Standard library only; it never builds the allocator and never asserts on timing.
 
 Writes <out>/bench.csv (per workload and allocator), <out>/bench_runs.csv (every run),
-<out>/bench.md (the Markdown printed at the end) and <out>/bench.svg (via gnuplot if present).
+<out>/bench.md (the Markdown printed at the end) and <out>/bench.svg (the chart, drawn here).
 """
 import argparse
 import csv
@@ -239,59 +239,128 @@ def spsc_bench(timeout):
     return out + (f"\n(spsc_bench exited {rc})\n{err[-2000:]}" if rc != 0 else "")
 
 
+# The chart (bench.svg): SVG written here, with no plotting program, so that `make run` draws it
+# on a bare machine. Two panels of grouped bars, one group per workload and one bar per
+# allocator: throughput relative to ref (linear, a dashed line at 1) and peak RSS (log scale).
+# Every bar is a <rect class="bar"> with data-panel/-workload/-allocator/-value attributes and a
+# <title> tooltip, so tests and scripts can read the chart back (tests/chart_check.py).
+CHART_COLORS = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2",
+                "#97bbf5", "#9c6b4e", "#9498a0"]
+
+
+def svg_escape(s):
+    return (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def chart_ticks(lo, hi, log):
+    """Axis ticks covering [lo, hi]: 1-2-5 steps (linear) or 1-2-5 per decade (log)."""
+    if log:
+        ticks, e = [], math.floor(math.log10(lo))
+        while 10 ** e <= hi * 1.0001:
+            ticks += [m * 10 ** e for m in (1, 2, 5) if lo / 1.0001 <= m * 10 ** e <= hi * 1.0001]
+            e += 1
+        return ticks
+    raw = (hi - lo) / 5 or 1
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return [round(i * step, 10) for i in range(int(math.ceil(hi / step - 1e-9)) + 1)]
+
+
+def chart_panel(out, title, ylabel, top, height, left, width, workloads, names, values, ref_line,
+                log, panel, fmt):
+    """One panel; values[(workload, allocator)] = number or None (no bar)."""
+    present = [v for v in values.values() if v is not None and (v > 0 or not log)]
+    if log:
+        lo = 10 ** math.floor(math.log10(min(present))) if present else 1
+        hi = 10 ** math.ceil(math.log10(max(present))) if present else 10
+        if hi <= lo:
+            hi = lo * 10
+    else:
+        lo = 0.0
+        hi = max(present + [ref_line or 0, 1e-9]) * 1.1
+    ticks = chart_ticks(lo, hi, log)
+    hi = max(hi, ticks[-1]) if ticks else hi
+
+    def y_of(v):
+        f = (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) if log \
+            else (v - lo) / (hi - lo)
+        return top + height - f * height
+
+    out.append(f'<g class="panel" data-panel="{panel}">')
+    out.append(f'<text class="title" x="{left + width / 2:.1f}" y="{top - 12:.1f}" '
+               f'text-anchor="middle" font-size="14">{svg_escape(title)}</text>')
+    out.append(f'<text class="ylabel" x="{left - 48:.1f}" y="{top + height / 2:.1f}" '
+               f'text-anchor="middle" transform="rotate(-90 {left - 48:.1f} {top + height / 2:.1f})"'
+               f'>{svg_escape(ylabel)}</text>')
+    for t in ticks:
+        y = y_of(t)
+        out.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" '
+                   f'stroke="#ddd"/>')
+        out.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" '
+                   f'font-size="11">{t:g}</text>')
+    group = width / max(len(workloads), 1)
+    bar = group * 0.8 / max(len(names), 1)
+    for i, w in enumerate(workloads):
+        x0 = left + i * group + group * 0.1
+        for j, a in enumerate(names):
+            v = values.get((w, a))
+            if v is None or (log and v <= 0):
+                continue
+            y = y_of(v)
+            out.append(f'<rect class="bar" data-panel="{panel}" data-workload="{svg_escape(w)}" '
+                       f'data-allocator="{svg_escape(a)}" data-value="{v:.6g}" '
+                       f'x="{x0 + j * bar:.2f}" y="{y:.2f}" width="{bar * 0.95:.2f}" '
+                       f'height="{top + height - y:.2f}" fill="{CHART_COLORS[j % len(CHART_COLORS)]}">'
+                       f'<title>{svg_escape(w)}, {svg_escape(a)}: {svg_escape(fmt(v))}</title></rect>')
+        # Labels broken at '_' stay readable in every viewer (rotated text does not).
+        lines = w.split("_")
+        cx = left + (i + 0.5) * group
+        out.append(f'<text class="xlabel" data-workload="{svg_escape(w)}" x="{cx:.1f}" '
+                   f'y="{top + height + 14}" text-anchor="middle" font-size="10">' +
+                   "".join(f'<tspan x="{cx:.1f}" dy="{0 if k == 0 else 11}">{svg_escape(p)}</tspan>'
+                           for k, p in enumerate(lines)) + "</text>")
+    if ref_line is not None:
+        y = y_of(ref_line)
+        out.append(f'<line class="ref" x1="{left}" y1="{y:.2f}" x2="{left + width}" y2="{y:.2f}" '
+                   f'stroke="#333" stroke-width="1.5" stroke-dasharray="6 4"/>')
+    out.append(f'<rect class="frame" x="{left}" y="{top}" width="{width}" height="{height}" '
+               f'fill="none" stroke="#666"/>')
+    out.append("</g>")
+
+
 def write_chart(outdir, workloads, allocs, summary, ref):
-    gp = shutil.which("gnuplot")
-    if not gp:
-        log("gnuplot not installed: skipping the chart (bench.svg)")
-        return None
     names = [a for a, _ in allocs]
-
-    def dat(path, value):
-        with open(path, "w") as f:
-            f.write("# workload " + " ".join(names) + "\n")  # a comment: no empty first group
-            for w in workloads:
-                vals = [value(summary.get((w.name, a))) for a in names]
-                f.write(w.name + " " + " ".join("?" if v is None else f"{v:.4g}" for v in vals)
-                        + "\n")
-
-    ratio_dat, rss_dat = os.path.join(outdir, "bench_ratio.dat"), os.path.join(outdir, "bench_rss.dat")
-    dat(ratio_dat, lambda s: s and s["ratio"])
-    dat(rss_dat, lambda s: s and s["rss_kb"] and s["rss_kb"] / 1024)
-    cols = ", ".join(f"'{{f}}' using {i + 2} title '{n}'" for i, n in enumerate(names))
-    # Horizontal labels broken at '_' stay readable in every SVG viewer (rotated text does not).
-    xtics = ", ".join('"{}" {}'.format(w.name.replace("_", "\\n"), i)
-                      for i, w in enumerate(workloads))
+    wnames = [w.name for w in workloads]
+    ratio = {(w, a): (summary.get((w, a)) or {}).get("ratio") for w in wnames for a in names}
+    rss = {}
+    for w in wnames:
+        for a in names:
+            kb = (summary.get((w, a)) or {}).get("rss_kb")
+            rss[(w, a)] = kb / 1024 if kb else None
+    left, width, legend_w = 80, max(600, 62 * len(wnames)), 140
+    panel_h, gap = 330, 110
+    total_w, total_h = left + width + legend_w + 20, 50 + 2 * panel_h + gap + 60
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+           f'viewBox="0 0 {total_w} {total_h}" font-family="sans-serif">',
+           f'<rect width="{total_w}" height="{total_h}" fill="white"/>']
+    chart_panel(out, f"Throughput relative to {ref} (median; above 1 = faster than {ref})",
+                f"ops/s / {ref} ops/s", 50, panel_h, left, width, wnames, names, ratio, 1.0,
+                False, "ratio", lambda v: f"{v:.2f}x")
+    chart_panel(out, "Peak RSS (MiB, log scale)", "MiB", 50 + panel_h + gap, panel_h, left,
+                width, wnames, names, rss, None, True, "rss", lambda v: f"{v:.1f} MiB")
+    lx = left + width + 20
+    out.append('<g class="legend">')
+    for j, a in enumerate(names):
+        y = 50 + j * 20
+        out.append(f'<rect class="swatch" data-allocator="{svg_escape(a)}" x="{lx}" y="{y}" '
+                   f'width="12" height="12" fill="{CHART_COLORS[j % len(CHART_COLORS)]}"/>')
+        out.append(f'<text class="legend-label" x="{lx + 18}" y="{y + 11}" font-size="12">'
+                   f'{svg_escape(a)}</text>')
+    out.append("</g></svg>")
     svg = os.path.join(outdir, "bench.svg")
-    script = f"""
-set terminal svg size 1200,1000 dynamic enhanced font 'sans,10'
-set output '{svg}'
-set datafile missing '?'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set boxwidth 0.9
-set grid ytics
-set key outside right top
-set xtics ({xtics}) noenhanced font ',9'
-set bmargin 4
-set multiplot layout 2,1
-set title 'Throughput relative to {ref} (median; above 1 = faster than {ref})'
-set ylabel 'ops/s / {ref} ops/s'
-set yrange [0:*]
-set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5
-plot {cols.replace('{f}', ratio_dat)}
-unset arrow 1
-set title 'Peak RSS (MiB, log scale)'
-set ylabel 'MiB'
-set logscale y
-set yrange [*:*]
-plot {cols.replace('{f}', rss_dat)}
-unset multiplot
-"""
-    r = subprocess.run([gp], input=script, capture_output=True, text=True)
-    if r.returncode != 0:
-        log(f"gnuplot failed, no chart: {r.stderr.strip()[:300]}")
-        return None
+    with open(svg, "w") as f:
+        f.write("\n".join(out) + "\n")
     return svg
 
 
