@@ -11,20 +11,36 @@ static heap_t *heap_get(void) {
     return h != &hk_heap_empty ? h : heap_init_thread();
 }
 
+/* Pop b, the head of pg's free list, following its link only if the link is sound: it
+ * ends the list or names a carved block of the page. A link damaged by a write after free
+ * is reported, and the rest of the list is dropped (its blocks leak) rather than followed. */
+static inline void *pop_checked(heap_t *h, page_t *pg, block_t *b) {
+    block_t *next = b->next;
+    if (unlikely(!hk_link_sound(pg, next))) {
+        hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
+        next = NULL;
+    }
+    pg->free = next;
+    b->freed = 0;
+    pg->used++;
+#ifdef HAKMEM_BUILD_STATS
+    h->st_alloc[pg->class_idx]++;
+#else
+    (void)h;
+#endif
+    return b;
+}
+
+/* The malloc fast path's pop when the link leaves b's slice or is misaligned. */
+HK_NOINLINE void *hk_pop_far(heap_t *h, page_t *pg, block_t *b) { return pop_checked(h, pg, b); }
+
 static void *alloc_from_class(heap_t *h, size_t cls) {
     page_t *pg = h->queues[cls].first;
     if (pg == NULL || pg->free == NULL) {
         pg = page_find(h, cls);
         if (pg == NULL) return NULL;
     }
-    block_t *b = pg->free;
-    pg->free = b->next;
-    b->freed = 0;
-    pg->used++;
-#ifdef HAKMEM_BUILD_STATS
-    h->st_alloc[cls]++;
-#endif
-    return b;
+    return pop_checked(h, pg, pg->free);
 }
 
 HK_NOINLINE void *hk_malloc_generic(heap_t *h, size_t size) {
@@ -112,7 +128,7 @@ HK_API void *hk_realloc(void *p, size_t size) {
     }
     size_t old = hk_usable_size(p);
     if (old == 0) {
-        hk_bad_free("realloc", p, "not a live hakmem block");
+        hk_bad_pointer("realloc", p);
         errno = EINVAL;
         return NULL;
     }

@@ -12,7 +12,12 @@ static inline void *hk_malloc_inline(size_t size) {
         page_t *pg = h->direct[(size + 15) >> 4];
         block_t *b = pg->free;
         if (likely(b != NULL)) {
-            pg->free = b->next;
+            /* Follow the link only if it stays in b's slice at 16-byte alignment (a small
+             * page is one slice): a write after free that changed it is caught here. */
+            block_t *next = b->next;
+            if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & (~(SLICE_SIZE - 1) | 15)))
+                return hk_pop_far(h, pg, b);
+            pg->free = next;
             b->freed = 0;
             pg->used++;
 #ifdef HAKMEM_BUILD_STATS
@@ -38,14 +43,16 @@ static inline void hk_free_local(page_t *pg, block_t *b) {
 static inline void hk_free_inline(void *p) {
     uintptr_t si = hk_segment_index(p);
     if (unlikely(!hk_segment_known(si))) { /* NULL and foreign pointers end here */
-        hk_bad_free("free", p, "not a hakmem pointer");
+        hk_bad_pointer("free", p);
         return;
     }
     segment_t *seg = (segment_t *)(si << SEG_SHIFT);
     page_t *pg = hk_page_of(seg, p);
     if (likely(atomic_load_explicit(&seg->thread_id, memory_order_relaxed) == hk_thread_self())) {
         block_t *b = (block_t *)p;
-        if (unlikely(b->freed == (uintptr_t)pg)) { /* marked free already: check it, off the fast path */
+        /* Marked free already, or not at a block boundary: check it off the fast path. */
+        if (unlikely(b->freed == (uintptr_t)pg ||
+                     !hk_block_boundary(pg, (uintptr_t)p - pg->start))) {
             hk_free_marked(pg, b);
             return;
         }

@@ -1,7 +1,6 @@
 /* Free entry points of the hk_ API and the free slow path: cross-thread frees (a lock-free
- * push onto the owning page), huge blocks, and pointers that are not ours, which are
- * reported (HAKMEM_VERBOSE) and otherwise ignored, never written through. */
-#include <stdlib.h>
+ * push onto the owning page), huge blocks, and the checks that find a bad free, which
+ * heap_error.c reports; a bad pointer is never written through. */
 
 #include "fastpath.h"
 
@@ -13,13 +12,6 @@ HK_API void hk_free_sized(void *p, size_t size) {
     hk_free_inline(p);
 }
 
-HK_COLD void hk_bad_free(const char *call, void *p, const char *why) {
-    if (p == NULL) return;
-    atomic_fetch_add_explicit(&hk_counters.bad_frees, 1, memory_order_relaxed);
-    if (hk_opt.verbose) hk_message("%s(%p): %s; ignored", call, p, why);
-    if (hk_opt.abort_on_bad_free) abort();
-}
-
 /* The freer that found a page on its owner's full list sets the owner's hint bit for the
  * class (so the owner collects before it takes a fresh page), then releases the page. */
 HK_COLD static void page_notify_owner(segment_t *seg, page_t *pg) {
@@ -29,21 +21,28 @@ HK_COLD static void page_notify_owner(segment_t *seg, page_t *pg) {
     atomic_fetch_and_explicit(&pg->remote_free, ~RF_NOTIFYING, memory_order_release);
 }
 
-static int list_holds(const block_t *list, const block_t *b) {
-    for (; list; list = list->next)
+/* Walks a list only as far as its links are sound: a link damaged by a write after free
+ * ends the walk instead of being followed. */
+static int list_holds(page_t *pg, const block_t *list, const block_t *b) {
+    for (; list && hk_link_sound(pg, list); list = list->next)
         if (list == b) return 1;
     return 0;
 }
 
-/* Owner-side free of a block whose `freed` mark is set: look for it on the page's lists
- * (the remote list only grows at its head, so walking it here is safe), or find its page
- * gone (a large block's page is freed with it). Then it is a double free, reported and
- * ignored. Otherwise the mark was stale, and the block is freed as usual. */
+/* Owner-side free of a block that is marked free or is not at a block boundary. At a carved
+ * block's start with the mark set, look for it on the page's lists (the remote list only
+ * grows at its head, so walking it here is safe): found, it is a double free. Otherwise the
+ * mark was stale, and the block is freed as usual. */
 HK_COLD void hk_free_marked(page_t *pg, block_t *b) {
+    if (!hk_block_carved(pg, b)) {
+        hk_bad_pointer("free", b);
+        return;
+    }
     uintptr_t rf = atomic_load_explicit(&pg->remote_free, memory_order_acquire);
-    if (pg->reserved == 0 || list_holds(pg->free, b) || list_holds(pg->local_free, b) ||
-        list_holds((block_t *)(rf & ~RF_FLAGS), b)) {
-        hk_bad_free("free", b, "double free");
+    if (b->freed == (uintptr_t)pg &&
+        (list_holds(pg, pg->free, b) || list_holds(pg, pg->local_free, b) ||
+         list_holds(pg, (block_t *)(rf & ~RF_FLAGS), b))) {
+        hk_heap_error("free", HK_ERR_DOUBLE, b, pg->block_size, 0);
         return;
     }
     hk_free_local(pg, b);
@@ -54,9 +53,8 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
         huge_free(seg, p);
         return;
     }
-    if (unlikely(pg->reserved == 0 ||
-                 ((uintptr_t)p - (uintptr_t)hk_page_start(pg)) % pg->block_size != 0)) {
-        hk_bad_free("free", p, "not at a live block (double free?)");
+    if (unlikely(!hk_block_in_page(pg, p))) {
+        hk_bad_pointer("free", p);
         return;
     }
 #ifdef HAKMEM_BUILD_STATS
@@ -69,7 +67,7 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
     /* Already marked free: another thread's lists cannot be searched from here, and user
      * data never holds a descriptor address, so the mark alone decides. */
     if (unlikely(b->freed == (uintptr_t)pg)) {
-        hk_bad_free("free", p, "double free");
+        hk_heap_error("free", HK_ERR_DOUBLE, p, pg->block_size, 0);
         return;
     }
     b->freed = (uintptr_t)pg;
@@ -89,7 +87,8 @@ HK_API size_t hk_usable_size(const void *p) {
         return (const uint8_t *)p == (uint8_t *)seg + seg->huge_off ? huge_usable(seg) : 0;
     if (seg->kind != SEG_NORMAL) return 0;
     page_t *pg = hk_page_of(seg, p);
-    return pg->reserved ? pg->block_size : 0;
+    if (!hk_block_in_page(pg, p) || ((const block_t *)p)->freed == (uintptr_t)pg) return 0;
+    return pg->block_size;
 }
 
 HK_API int hk_owns(const void *p) { return hk_usable_size(p) != 0; }

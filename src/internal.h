@@ -64,6 +64,8 @@ typedef struct page_s {
     uint16_t capacity;          /* blocks carved into lists so far (lazy extension) */
     uint8_t in_full;            /* on the heap's full list; the owner's own bookkeeping */
     uint8_t is_zero;            /* large pages: memory known to be zero */
+    uint64_t div_magic;         /* ceil(2^64 / block_size): block-boundary test, 0 when free */
+    uintptr_t start;            /* address of the first block, for that test */
     /* shared line: fixed while the page lives, except remote_free */
     _Alignas(64) _Atomic uintptr_t remote_free; /* block list | RF_ flags */
     uint32_t block_size;
@@ -164,6 +166,38 @@ static inline uint8_t *hk_page_start(page_t *pg) {
     return (uint8_t *)seg + (size_t)(pg - seg->slices) * SLICE_SIZE;
 }
 
+/* Set a fresh page's block size and the constant of its block-boundary test. */
+static inline void hk_page_set_block_size(page_t *pg, size_t size) {
+    pg->block_size = (uint32_t)size;
+    pg->div_magic = UINT64_MAX / size + 1;
+    pg->start = (uintptr_t)hk_page_start(pg);
+}
+
+/* 1 when `off` (bytes from the page start, < 2^32) is a multiple of the block size: the
+ * divisibility test of Lemire, Kaser and Kurz, one multiply instead of a division. A free
+ * slice's descriptor has div_magic 0, so nothing is a block start there. */
+static inline int hk_block_boundary(const page_t *pg, uintptr_t off) {
+    return off * pg->div_magic < pg->div_magic;
+}
+
+/* 1 when q is the start of a block carved in pg (capacity counts carved blocks). */
+static inline int hk_block_carved(const page_t *pg, const void *q) {
+    uintptr_t off = (uintptr_t)q - pg->start;
+    return off < (uintptr_t)pg->capacity * pg->block_size && hk_block_boundary(pg, off);
+}
+
+/* The same test for another thread than the owner: capacity is the owner's to change, so
+ * only the page's fixed extent (reserved blocks) bounds it. */
+static inline int hk_block_in_page(const page_t *pg, const void *q) {
+    uintptr_t off = (uintptr_t)q - pg->start;
+    return off < (uintptr_t)pg->reserved * pg->block_size && hk_block_boundary(pg, off);
+}
+
+/* A free-list link is sound when it ends the list or names a carved block of the page. */
+static inline int hk_link_sound(const page_t *pg, const block_t *q) {
+    return q == NULL || hk_block_carved(pg, q);
+}
+
 static inline uint64_t hk_slice_run_mask(size_t first, size_t count) {
     return (count >= 64 ? ~0ull : ((1ull << count) - 1)) << first;
 }
@@ -215,13 +249,28 @@ void huge_unlock(void);
 void *hk_malloc_generic(heap_t *h, size_t size);
 void *hk_alloc_aligned(size_t align, size_t size);
 void hk_free_slow(segment_t *seg, page_t *pg, void *p);
-void hk_bad_free(const char *call, void *p, const char *why);
 void hk_free_marked(page_t *pg, block_t *b);
+void *hk_pop_far(heap_t *h, page_t *pg, block_t *b);
+
+/* ---- heap_error.c ---- */
+enum {
+    HK_ERR_FOREIGN,     /* not in any hakmem segment */
+    HK_ERR_DOUBLE,      /* a block freed already */
+    HK_ERR_INTERIOR,    /* inside a block, not at its start */
+    HK_ERR_NO_BLOCK,    /* in a segment, but no live block there */
+    HK_ERR_RACE,        /* one block freed by two threads at once */
+    HK_ERR_LINK,        /* a free-list link that names no block of its page */
+    HK_ERR_OVERFLOW,    /* the canary after a block was overwritten (hardened) */
+    HK_ERR_FREED_WRITE, /* a freed block's fill pattern was overwritten (hardened) */
+};
+enum { HK_BAD_FREE_ABORT, HK_BAD_FREE_WARN, HK_BAD_FREE_IGNORE };
+void hk_heap_error(const char *call, int kind, const void *p, size_t block, size_t off);
+void hk_bad_pointer(const char *call, const void *p);
 
 /* ---- options.c ---- */
 #define HK_STATS_JSON 2 /* hk_opt.stats: 0 none, 1 the readable report, 2 JSON */
 typedef struct hk_options_s {
-    long stats, verbose, purge_delay_ms, segment_cache, large_cache_mb, abort_on_bad_free;
+    long stats, verbose, purge_delay_ms, segment_cache, large_cache_mb, bad_free;
     char stats_file[4096]; /* "" : stderr */
 } hk_options_t;
 extern hk_options_t hk_opt;

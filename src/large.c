@@ -168,7 +168,7 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     page_t *pg = seg_page_alloc(h, k);
     if (!pg) return NULL;
     pg->class_idx = LARGE_CLASS;
-    pg->block_size = (uint32_t)(k * SLICE_SIZE);
+    hk_page_set_block_size(pg, k * SLICE_SIZE);
     pg->reserved = pg->capacity = pg->used = 1;
     pg->in_full = 1; /* a large page is always on the full list: its freer must tell us */
     atomic_store_explicit(&pg->remote_free, RF_FULL, memory_order_relaxed);
@@ -186,7 +186,7 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
 
 void huge_free(segment_t *seg, void *p) {
     if (seg->kind != SEG_HUGE || (uint8_t *)p != (uint8_t *)seg + seg->huge_off) {
-        hk_bad_free("free", p, "not a live huge block (double free?)");
+        hk_bad_pointer("free", p);
         return;
     }
     size_t limit = (size_t)hk_opt.large_cache_mb << 20;

@@ -12,7 +12,8 @@ static hk_options_t defaults; /* hk_opt as it was before the environment was rea
 static int defaults_saved;
 
 /* An integer option has `value` and its range; a text option has `text` instead. `word`,
- * where set, is accepted in place of the number `word_value` (HAKMEM_STATS=json). The
+ * where set, is accepted in place of the number `word_value` (HAKMEM_STATS=json). `words`
+ * ("a|b|c") makes an option take only those words, its value the word's index. The
  * meaning is what the README table shows. clang-format is kept off the table so that each
  * option stays one entry of a few lines. */
 static const struct {
@@ -24,6 +25,7 @@ static const struct {
     long word_value;
     char *text;
     size_t text_cap;
+    const char *words;
 } table[] = {
     /* clang-format off */
     {.name = "HAKMEM_STATS", .value = &hk_opt.stats, .min = 0, .max = 1, .word = "json",
@@ -32,15 +34,16 @@ static const struct {
     {.name = "HAKMEM_STATS_FILE", .text = hk_opt.stats_file, .text_cap = sizeof hk_opt.stats_file,
      .meaning = "write the statistics to this file instead (%p: the process id)"},
     {.name = "HAKMEM_VERBOSE", .value = &hk_opt.verbose, .min = 0, .max = 1,
-     .meaning = "1: report bad frees and OS failures on stderr"},
+     .meaning = "1: report OS failures on stderr"},
     {.name = "HAKMEM_PURGE_DELAY_MS", .value = &hk_opt.purge_delay_ms, .min = 0, .max = 60000,
      .meaning = "ms before free memory is returned to the OS (0: at once)"},
     {.name = "HAKMEM_SEGMENT_CACHE", .value = &hk_opt.segment_cache, .min = 0, .max = 1024,
      .meaning = "empty 4 MiB segments kept for reuse"},
     {.name = "HAKMEM_LARGE_CACHE_MB", .value = &hk_opt.large_cache_mb, .min = 0, .max = 1 << 20,
      .meaning = "MiB of freed huge blocks (> 2 MiB) kept for reuse"},
-    {.name = "HAKMEM_ABORT_ON_BAD_FREE", .value = &hk_opt.abort_on_bad_free, .min = 0, .max = 1,
-     .meaning = "1: abort on a free of a pointer that is not a live block"},
+    {.name = "HAKMEM_BAD_FREE", .value = &hk_opt.bad_free, .words = "abort|warn|ignore",
+     .meaning = "heap errors (double/invalid free, damaged free list): abort reports and stops, "
+                "warn reports and ignores the call, ignore only counts it"},
     /* clang-format on */
 };
 #define OPTION_COUNT (sizeof table / sizeof table[0])
@@ -54,6 +57,17 @@ static int parse_long(const char *s, long *out) {
     }
     *out = v;
     return 1;
+}
+
+/* Index of word `s` in "a|b|c", or -1. */
+static long word_index(const char *s, const char *words) {
+    long idx = 0;
+    for (const char *c = words;; idx++) {
+        size_t len = strcspn(c, "|");
+        if (len && strncmp(s, c, len) == 0 && s[len] == 0) return idx;
+        if (!c[len]) return -1;
+        c += len + 1;
+    }
 }
 
 void options_load(void) {
@@ -72,6 +86,11 @@ void options_load(void) {
                            table[i].text_cap - 1);
             else
                 memcpy(table[i].text, s, n + 1);
+        } else if (table[i].words) {
+            if ((v = word_index(s, table[i].words)) < 0)
+                hk_message("ignoring %s=%s: expected one of %s", table[i].name, s, table[i].words);
+            else
+                *table[i].value = v;
         } else if (table[i].word && strcmp(s, table[i].word) == 0) {
             *table[i].value = table[i].word_value;
         } else if (!parse_long(s, &v) || v < table[i].min || v > table[i].max) {
@@ -95,7 +114,13 @@ int options_view(size_t i, int want_default, hk_option_view_t *v) {
         return 1;
     }
     long x = *(const long *)((const char *)from + ((char *)table[i].value - (char *)&hk_opt));
-    if (table[i].word && x == table[i].word_value) {
+    if (table[i].words) {
+        const char *c = table[i].words;
+        for (long k = 0; k < x && strchr(c, '|'); k++) c = strchr(c, '|') + 1;
+        snprintf(v->number, sizeof v->number, "%.*s", (int)strcspn(c, "|"), c);
+        v->value = v->number;
+        v->is_number = 0;
+    } else if (table[i].word && x == table[i].word_value) {
         v->value = table[i].word;
         v->is_number = 0;
     } else {

@@ -73,11 +73,16 @@ static size_t page_collect(page_t *pg) {
     size_t n = 1;
     block_t *tail = list;
     while (tail->next) {
+        if (unlikely(!hk_link_sound(pg, tail->next))) { /* a write after free: cut it off */
+            hk_heap_error("malloc", HK_ERR_LINK, tail->next, pg->block_size, 0);
+            tail->next = NULL;
+            break;
+        }
         tail = tail->next;
         /* More blocks than are out means a block was pushed twice (two threads freeing it
          * at once) and the list is a cycle: report it and leak the list, the safe choice. */
         if (unlikely(++n > pg->used)) {
-            hk_bad_free("free", list, "a block freed twice from other threads; the page's remote list is dropped");
+            hk_heap_error("free", HK_ERR_RACE, list, pg->block_size, 0);
             return 0;
         }
     }
@@ -184,7 +189,7 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     page_t *pg = seg_page_alloc(h, slices);
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
-    pg->block_size = hk_class_size[cls];
+    hk_page_set_block_size(pg, hk_class_size[cls]);
     pg->reserved = (uint16_t)((slices * SLICE_SIZE) / pg->block_size);
     page_extend(pg);
     queue_push_front(h, pg);

@@ -34,4 +34,12 @@ else
     echo "FAIL: no hakmem report on stderr with HAKMEM_STATS=1: did the preload take effect?"
     fail=1
 fi
+# A bad free aborts by default, so a foreign pointer from the program, libc or the loader
+# would already have failed the run; the report's count says so explicitly.
+if grep -q "bad frees [1-9]" "$dir/hakmem.err"; then
+    echo "FAIL: hakmem counted bad frees: $(grep -o 'bad frees [0-9]*' "$dir/hakmem.err" | sort -u)"
+    fail=1
+else
+    echo "  no bad frees counted"
+fi
 exit $fail
