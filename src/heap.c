@@ -70,6 +70,7 @@ heap_t *heap_init_thread(void) {
     else h = heap_carve();
     if (h) {
         memset(h, 0, sizeof *h);
+        pthread_mutex_init(&h->seg_lock, NULL);
         for (size_t i = 0; i < DIRECT_COUNT; i++) h->direct[i] = &hk_page_empty;
         h->thread_id = hk_thread_self();
         h->next_all = heaps_live;
@@ -111,6 +112,20 @@ void heap_after_fork_child(void) {
     seg_after_fork_child(self);
     if (self) /* every class, the large pseudo-class included */
         atomic_store_explicit(&self->remote_hint, (2ull << LARGE_CLASS) - 1, memory_order_relaxed);
+}
+
+/* For the purger: purge every live heap whose purge deadline has passed, idle or blocked
+ * threads' heaps included; the earliest deadline still ahead, or 0. Heaps cannot leave the
+ * live list while heaps_lock is held, and their segments only change under their seg_lock. */
+uint64_t heap_purge_due(uint64_t now) {
+    uint64_t next = 0;
+    pthread_mutex_lock(&heaps_lock);
+    for (heap_t *h = heaps_live; h; h = h->next_all) {
+        uint64_t due = seg_purge_due(h, now);
+        if (due && (next == 0 || due < next)) next = due;
+    }
+    pthread_mutex_unlock(&heaps_lock);
+    return next;
 }
 
 void heap_stats_merge(uint64_t *allocs, uint64_t *frees, uint64_t *remote) {

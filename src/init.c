@@ -12,7 +12,9 @@ static __thread int init_running_here __attribute__((tls_model("initial-exec")))
 extern char **environ;
 static int env_seen;
 
+/* The purger first: once it is between passes it holds no other hakmem lock. */
 static void fork_prepare(void) {
+    purger_fork_prepare();
     heap_lock_all();
     seg_lock_all();
     huge_lock();
@@ -22,11 +24,15 @@ static void fork_parent(void) {
     huge_unlock();
     seg_unlock_all();
     heap_unlock_all();
+    purger_fork_parent();
 }
 
 static void fork_child(void) {
-    fork_parent();
+    huge_unlock();
+    seg_unlock_all();
+    heap_unlock_all();
     heap_after_fork_child();
+    purger_fork_child();
 }
 
 void hk_process_init(void) {
@@ -57,7 +63,7 @@ HK_API int hk_trim(void) {
     heap_t *h = hk_heap_tls;
     int released = 0;
     if (h != &hk_heap_empty) {
-        released = h->purge_deadline_ns != 0;
+        released = atomic_load(&h->purge_deadline_ns) != 0;
         seg_purge_heap(h, 1);
     }
     released |= seg_cache_trim(1);

@@ -4,6 +4,7 @@
 #ifndef HAKMEM_INTERNAL_H
 #define HAKMEM_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,7 +111,10 @@ typedef struct heap_s {
     page_queue_t full[CLASS_COUNT + 1]; /* pages without; plus all large pages */
     _Atomic uint64_t remote_hint;       /* class bits: a full page got a remote free */
     segment_t *segments;
-    uint64_t purge_deadline_ns;
+    /* Guards `segments` and the slice masks of those segments: the owner takes it on its
+     * segment slow paths (never on malloc/free fast paths), the purger to purge them. */
+    pthread_mutex_t seg_lock;
+    _Atomic uint64_t purge_deadline_ns; /* 0: no dirty slice waiting to be purged */
     struct heap_s *next_all; /* registry of live heaps, or the free pool */
 #ifdef HAKMEM_BUILD_STATS
     uint64_t st_alloc[CLASS_COUNT + 2], st_free[CLASS_COUNT + 2], st_remote[CLASS_COUNT + 2];
@@ -217,8 +221,10 @@ uint64_t os_now_ns(void);
 page_t *seg_page_alloc(heap_t *h, size_t slices);
 void seg_page_free(heap_t *h, page_t *pg);
 void seg_purge_heap(heap_t *h, int force);
+uint64_t seg_purge_due(heap_t *h, uint64_t now);
 void seg_abandon_all(heap_t *h);
 int seg_cache_trim(int force);
+uint64_t seg_cache_due(void);
 void seg_lock_all(void);
 void seg_unlock_all(void);
 void seg_after_fork_child(heap_t *self);
@@ -235,6 +241,7 @@ heap_t *heap_init_thread(void);
 void heap_lock_all(void);
 void heap_unlock_all(void);
 void heap_after_fork_child(void);
+uint64_t heap_purge_due(uint64_t now);
 void heap_stats_merge(uint64_t *allocs, uint64_t *frees, uint64_t *remote);
 
 /* ---- large.c ---- */
@@ -242,8 +249,15 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero);
 void huge_free(segment_t *seg, void *p);
 size_t huge_usable(segment_t *seg);
 int huge_cache_trim(int force);
+uint64_t huge_cache_due(void);
 void huge_lock(void);
 void huge_unlock(void);
+
+/* ---- purger.c ---- */
+void purger_notify(void);
+void purger_fork_prepare(void);
+void purger_fork_parent(void);
+void purger_fork_child(void);
 
 /* ---- alloc.c / free.c ---- */
 void *hk_malloc_generic(heap_t *h, size_t size);
@@ -272,6 +286,7 @@ void hk_bad_pointer(const char *call, const void *p);
 typedef struct hk_options_s {
     long stats, verbose, purge_delay_ms, segment_cache, large_cache_mb, bad_free;
     char stats_file[4096]; /* "" : stderr */
+    long background;
 } hk_options_t;
 extern hk_options_t hk_opt;
 void options_load(void);

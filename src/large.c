@@ -70,6 +70,17 @@ int huge_cache_trim(int force) {
     return unmap_list(list);
 }
 
+/* For the purger: unmap expired cached blocks; the time the next one expires, or 0. */
+uint64_t huge_cache_due(void) {
+    huge_cache_trim(0);
+    uint64_t delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u, due = 0;
+    pthread_mutex_lock(&huge_lock_m);
+    for (segment_t *seg = huge_cache; seg; seg = seg->next)
+        if (due == 0 || seg->cached_at_ns + delay < due) due = seg->cached_at_ns + delay;
+    pthread_mutex_unlock(&huge_lock_m);
+    return due;
+}
+
 /* Cached mapping to reuse for a block of `need` bytes (header included): the smallest that
  * holds it or, failing that, the largest. Reusing resident pages saves a fault per page touched,
  * which is most of what a big block costs, so any cached mapping beats a fresh one. */
@@ -208,6 +219,7 @@ void huge_free(segment_t *seg, void *p) {
     pthread_mutex_unlock(&huge_lock_m);
     unmap_list(expired);
     if (seg) huge_unmap(seg);
+    else purger_notify(); /* cached: make sure it is unmapped in time */
 }
 
 size_t huge_usable(segment_t *seg) { return seg->map_size - seg->huge_off; }

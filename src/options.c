@@ -7,7 +7,8 @@
 #include "internal.h"
 
 /* The initial values are the defaults. */
-hk_options_t hk_opt = {.purge_delay_ms = 100, .segment_cache = 4, .large_cache_mb = 64};
+hk_options_t hk_opt = {
+    .purge_delay_ms = 100, .segment_cache = 4, .large_cache_mb = 64, .background = 1};
 static hk_options_t defaults; /* hk_opt as it was before the environment was read */
 static int defaults_saved;
 
@@ -44,6 +45,8 @@ static const struct {
     {.name = "HAKMEM_BAD_FREE", .value = &hk_opt.bad_free, .words = "abort|warn|ignore",
      .meaning = "heap errors (double/invalid free, damaged free list): abort reports and stops, "
                 "warn reports and ignores the call, ignore only counts it"},
+    {.name = "HAKMEM_BACKGROUND", .value = &hk_opt.background, .min = 0, .max = 1,
+     .meaning = "1: a background thread returns free memory while the program is idle"},
     /* clang-format on */
 };
 #define OPTION_COUNT (sizeof table / sizeof table[0])

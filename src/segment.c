@@ -1,6 +1,7 @@
 /* Segments: SEG_SIZE-aligned regions carved into slice runs (pages), the per-heap segment
  * list, delayed purging of free slices, the cache of empty segments, and abandoning and
- * reclaiming the segments of exited threads. Slice bitmaps are touched by the owner only. */
+ * reclaiming the segments of exited threads. A heap's segment list and slice bitmaps are
+ * touched only under its seg_lock: by the owner, or by the purger (src/purger.c). */
 #include <pthread.h>
 #include <string.h>
 
@@ -75,6 +76,17 @@ int seg_cache_trim(int force) {
         seg_unmap(seg);
     }
     return released;
+}
+
+/* For the purger: drop expired cached segments; the time the next one expires, or 0. */
+uint64_t seg_cache_due(void) {
+    seg_cache_trim(0);
+    uint64_t delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u, due = 0;
+    pthread_mutex_lock(&cache_lock);
+    for (segment_t *seg = cache_list; seg; seg = seg->next)
+        if (due == 0 || seg->cached_at_ns + delay < due) due = seg->cached_at_ns + delay;
+    pthread_mutex_unlock(&cache_lock);
+    return due;
 }
 
 static void seg_release(segment_t *seg) {
@@ -189,7 +201,7 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
     return 1;
 }
 
-page_t *seg_page_alloc(heap_t *h, size_t k) {
+static page_t *seg_page_alloc_locked(heap_t *h, size_t k) {
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
         page_t *pg = seg_try_alloc(seg, k);
         if (pg) return pg;
@@ -208,30 +220,67 @@ page_t *seg_page_alloc(heap_t *h, size_t k) {
     return seg_try_alloc(seg, k);
 }
 
+page_t *seg_page_alloc(heap_t *h, size_t k) {
+    pthread_mutex_lock(&h->seg_lock);
+    page_t *pg = seg_page_alloc_locked(h, k);
+    pthread_mutex_unlock(&h->seg_lock);
+    return pg;
+}
+
+static uint64_t deadline_of(heap_t *h) {
+    return atomic_load_explicit(&h->purge_deadline_ns, memory_order_relaxed);
+}
+
+/* Purge free slices of all the heap's segments once the purge delay has passed. */
+static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
+    uint64_t due = deadline_of(h);
+    if (!force && (due == 0 || now < due)) return;
+    for (segment_t *seg = h->segments; seg; seg = seg->next)
+        if (seg->dirty_mask) seg_purge(seg);
+    atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
+}
+
 void seg_page_free(heap_t *h, page_t *pg) {
     segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    pthread_mutex_lock(&h->seg_lock);
     seg_slices_free(seg, pg);
     if (seg->free_mask == USABLE_SLICES) {
         seg_list_remove(&h->segments, seg);
         seg_release(seg);
-        return;
+    } else if (deadline_of(h) == 0) {
+        atomic_store_explicit(&h->purge_deadline_ns,
+                              os_now_ns() + (uint64_t)hk_opt.purge_delay_ms * 1000000u,
+                              memory_order_relaxed);
+    } else {
+        purge_heap_locked(h, 0, os_now_ns());
     }
-    if (h->purge_deadline_ns == 0)
-        h->purge_deadline_ns = os_now_ns() + (uint64_t)hk_opt.purge_delay_ms * 1000000u;
-    else seg_purge_heap(h, 0);
+    pthread_mutex_unlock(&h->seg_lock);
+    purger_notify(); /* free memory is now retained: make sure someone returns it in time */
 }
 
-/* Purge free slices of all the heap's segments once the purge delay has passed. */
 void seg_purge_heap(heap_t *h, int force) {
-    if (!force && (h->purge_deadline_ns == 0 || os_now_ns() < h->purge_deadline_ns)) return;
-    for (segment_t *seg = h->segments; seg; seg = seg->next)
-        if (seg->dirty_mask) seg_purge(seg);
-    h->purge_deadline_ns = 0;
+    if (!force && (deadline_of(h) == 0 || os_now_ns() < deadline_of(h))) return;
+    pthread_mutex_lock(&h->seg_lock);
+    purge_heap_locked(h, force, os_now_ns());
+    pthread_mutex_unlock(&h->seg_lock);
+}
+
+/* For the purger, on any heap: purge it if its deadline has passed (the owner has not come
+ * by to do it); the deadline still ahead, or 0. */
+uint64_t seg_purge_due(heap_t *h, uint64_t now) {
+    uint64_t due = deadline_of(h);
+    if (due == 0 || now < due) return due;
+    pthread_mutex_lock(&h->seg_lock);
+    purge_heap_locked(h, 0, now);
+    due = deadline_of(h); /* 0, or a deadline the owner set meanwhile */
+    pthread_mutex_unlock(&h->seg_lock);
+    return due;
 }
 
 /* Thread exit: hand every segment to the abandoned list for other threads to reclaim. */
 void seg_abandon_all(heap_t *h) {
     segment_t *seg, *next;
+    pthread_mutex_lock(&h->seg_lock);
     for (seg = h->segments; seg; seg = next) {
         next = seg->next;
         if (seg->dirty_mask) seg_purge(seg);
@@ -244,7 +293,8 @@ void seg_abandon_all(heap_t *h) {
         pthread_mutex_unlock(&abandoned_lock);
     }
     h->segments = NULL;
-    h->purge_deadline_ns = 0;
+    atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&h->seg_lock);
 }
 
 /* Fork child: a thread that did not survive may have died holding RF_NOTIFYING on a page

@@ -59,3 +59,17 @@ for prog in crossthread churn; do
     t "alloc_$prog/tsan-nocache" env "${hk_nocache[@]}" bash -c "$tsan_run" tsan_run \
         "build/tsan/alloc_$prog"
 done
+
+# Idle memory return (tests/alloc_idle.c): freed bursts go back to the OS while the threads
+# that freed them stay blocked and nobody calls the allocator; no background thread where
+# little is mapped or with HAKMEM_BACKGROUND=0 (which must then leave the memory resident,
+# showing the check can fail); the purger survives fork in a threaded program.
+for n in 1 4; do
+    t "alloc_idle/preload-burst-$n" env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle burst --threads $n
+done
+t alloc_idle/hk-burst-2 build/tests/alloc_idle.hk burst --threads 2
+t alloc_idle/preload-background-off env HAKMEM_BACKGROUND=0 LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_idle burst --threads 2 --expect-retained
+t alloc_idle/preload-small env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle small
+t alloc_idle/preload-fork env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle fork
+t alloc_idle/hk-fork build/tests/alloc_idle.hk fork

@@ -1,0 +1,231 @@
+/* alloc_idle: freed memory goes back to the OS while the program makes no allocator call.
+ * A burst of small blocks (and a few huge ones) is freed by 1..N threads that then block;
+ * RSS must fall under a bound within a few purge delays. Also: no background thread in a
+ * program that never maps much, none with HAKMEM_BACKGROUND=0 (counted in /proc/self/status),
+ * and the mechanism survives fork in a threaded program. --expect-retained inverts the RSS
+ * check (run with HAKMEM_BACKGROUND=0 it shows the check can fail). */
+#include "alloc_test.h"
+
+#define NAME "alloc_idle"
+
+static size_t total = 192 * MiB;
+static int nthreads = 1, expect_retained;
+static pthread_barrier_t freed_bar;
+static pthread_mutex_t never_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t never_c = PTHREAD_COND_INITIALIZER;
+
+/* "Threads:" of /proc/self/status, read without allocating. */
+static int task_count(void) {
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *t = strstr(buf, "\nThreads:");
+    return t ? atoi(t + 9) : -1;
+}
+
+/* Allocates `bytes` of 16-1024 B blocks plus four 3 MiB blocks, writes and checks them, frees
+ * everything. Returns the RSS it reached. */
+static size_t burst(size_t bytes, uint64_t key) {
+    size_t cap = bytes / 400 + 16, n = 0, got = 0;
+    void **b = malloc(cap * sizeof *b);
+    REQUIRE(b, "malloc of the block table");
+    hkt_rng r = {key};
+    while (got < bytes && n < cap) {
+        size_t sz = 16 + hkt_below(&r, 1009);
+        b[n] = malloc(sz);
+        REQUIRE(b[n], "malloc(%zu)", sz);
+        memset(b[n], (int)(n & 0xff), sz);
+        got += sz;
+        n++;
+    }
+    void *huge[4];
+    for (int i = 0; i < 4; i++) {
+        huge[i] = malloc(3 * MiB);
+        REQUIRE(huge[i], "malloc(3 MiB)");
+        memset(huge[i], i + 1, 3 * MiB);
+    }
+    size_t peak = hkt_rss();
+    for (size_t i = 0; i < n; i++) {
+        REQUIRE(((unsigned char *)b[i])[0] == (unsigned char)(i & 0xff), "block %zu damaged", i);
+        free(b[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        free(huge[i]);
+    free(b);
+    return peak;
+}
+
+static void block_forever(void) {
+    pthread_mutex_lock(&never_m);
+    for (;;)
+        pthread_cond_wait(&never_c, &never_m);
+}
+
+static void *worker(void *arg) {
+    burst(total / (size_t)nthreads, 0x1D1Eull + (uintptr_t)arg);
+    pthread_barrier_wait(&freed_bar);
+    block_forever(); /* holds its (empty) heap for good; main exits under it */
+    return NULL;
+}
+
+/* Polls RSS without allocating until it is at most `bound` or `limit_s` passed. */
+static size_t wait_rss_below(size_t bound, double limit_s, double *took) {
+    double t0 = hkt_now();
+    size_t rss;
+    while ((rss = hkt_rss()) > bound && hkt_now() - t0 < limit_s) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    *took = hkt_now() - t0;
+    return rss;
+}
+
+/* Burst in `nthreads` threads that stay blocked; RSS must come down under the bound. */
+static void scenario_burst(void) {
+    size_t base = hkt_rss();
+    pthread_barrier_init(&freed_bar, NULL, (unsigned)nthreads + 1);
+    pthread_t tid;
+    for (int i = 0; i < nthreads; i++) {
+        REQUIRE(pthread_create(&tid, NULL, worker, (void *)(uintptr_t)i) == 0, "pthread_create");
+        pthread_detach(tid);
+    }
+    pthread_barrier_wait(&freed_bar);
+    size_t at_free = hkt_rss();
+    /* Small-block pages each thread keeps current (at most 64 KiB per size class), headers. */
+    size_t bound = base + 6 * MiB + (size_t)nthreads * 3 * MiB;
+    double took;
+    size_t rss = wait_rss_below(bound, expect_retained ? 1.5 : 10.0, &took);
+    printf("%s: %d thread(s) freed %zu MiB; RSS base %.1f MiB, at the free %.1f MiB, "
+           "%.1f MiB after %.2f s (bound %.1f MiB)\n",
+           NAME, nthreads, total / MiB, (double)base / MiB, (double)at_free / MiB,
+           (double)rss / MiB, took, (double)bound / MiB);
+    CHECK(at_free > bound + 32 * MiB, "the burst did not raise RSS (%.1f MiB): nothing measured",
+          (double)at_free / MiB);
+    if (expect_retained)
+        CHECK(rss > bound, "RSS fell to %.1f MiB, expected it retained", (double)rss / MiB);
+    else
+        CHECK(rss <= bound, "RSS %.1f MiB still above %.1f MiB after %.2f s of idling",
+              (double)rss / MiB, (double)bound / MiB, took);
+    int tasks = task_count();
+    printf("%s: %d tasks (%d blocked workers + main)\n", NAME, tasks, nthreads);
+    if (!hkt_system) {
+        const char *bg = getenv("HAKMEM_BACKGROUND");
+        int extra = bg && strcmp(bg, "0") == 0 ? 0 : 1;
+        CHECK(tasks == nthreads + 1 + extra, "%d tasks, expected %d (background thread: %d)", tasks,
+              nthreads + 1 + extra, extra);
+    }
+    /* return from main with the workers still blocked: exit must not wait for anyone */
+}
+
+/* A program that never maps much gets no extra thread. */
+static void scenario_small(void) {
+    void *p[2000];
+    for (int k = 0; k < 50; k++) {
+        for (int i = 0; i < 2000; i++) {
+            p[i] = malloc((size_t)(16 + (i * 37) % 1000));
+            REQUIRE(p[i], "malloc");
+        }
+        for (int i = 0; i < 2000; i++)
+            free(p[i]);
+    }
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    int tasks = task_count();
+    printf("%s: small program: %d task(s)\n", NAME, tasks);
+    CHECK(tasks == 1, "a program that freed little runs %d tasks, expected 1", tasks);
+}
+
+static atomic_int stop;
+
+static void *churn(void *arg) {
+    hkt_rng r = {0xC0FFEEull + (uintptr_t)arg};
+    void *p[64] = {0};
+    while (!atomic_load(&stop)) {
+        int i = (int)hkt_below(&r, 64);
+        free(p[i]);
+        p[i] = malloc(hkt_below(&r, 8) == 0 ? 3 * MiB : 16 + hkt_below(&r, 4000));
+        REQUIRE(p[i], "churn malloc");
+        memset(p[i], 1, 16);
+    }
+    for (int i = 0; i < 64; i++)
+        free(p[i]);
+    return NULL;
+}
+
+/* fork while two threads churn and the purger runs: the child has no purger until it needs
+ * one, then gets its own; the parent's keeps working. */
+static void scenario_fork(void) {
+    burst(64 * MiB, 7); /* starts the parent's purger */
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        REQUIRE(pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)i) == 0, "pthread_create");
+    for (int round = 0; round < 6; round++) {
+        struct timespec ts = {0, 30 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0, "fork");
+        if (pid == 0) {
+            alarm(20);
+            int tasks = task_count();
+            if (tasks != 1) {
+                fprintf(stderr, "child: %d tasks right after fork, expected 1\n", tasks);
+                _exit(3);
+            }
+            size_t base = hkt_rss();
+            burst(64 * MiB, 100 + (uint64_t)round);
+            double took;
+            size_t rss = wait_rss_below(base + 12 * MiB, 10.0, &took);
+            tasks = task_count();
+            if (rss > base + 12 * MiB) {
+                fprintf(stderr, "child: RSS %.1f MiB after %.2f s, base %.1f MiB\n",
+                        (double)rss / MiB, took, (double)base / MiB);
+                _exit(4);
+            }
+            if (tasks != 2) {
+                fprintf(stderr, "child: %d tasks after its burst, expected 2\n", tasks);
+                _exit(5);
+            }
+            exit(0); /* exit, not _exit: atexit handlers and destructors run with the purger up */
+        }
+        int status;
+        REQUIRE(waitpid(pid, &status, 0) == pid, "waitpid");
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d of round %d: status 0x%x",
+              pid, round, status);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    size_t base = hkt_rss();
+    burst(96 * MiB, 9);
+    double took;
+    size_t rss = wait_rss_below(base + 12 * MiB, 10.0, &took);
+    printf("%s: after 6 forks, parent burst back to %.1f MiB (base %.1f) in %.2f s; %d tasks\n",
+           NAME, (double)rss / MiB, (double)base / MiB, took, task_count());
+    CHECK(rss <= base + 12 * MiB, "parent RSS %.1f MiB after forks", (double)rss / MiB);
+    CHECK(task_count() == 2, "parent runs %d tasks, expected main + purger", task_count());
+}
+
+int main(int argc, char **argv) {
+    const char *scenario = "burst";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) nthreads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--total-mib") == 0 && i + 1 < argc)
+            total = (size_t)atoi(argv[++i]) * MiB;
+        else if (strcmp(argv[i], "--expect-retained") == 0) expect_retained = 1;
+        else scenario = argv[i];
+    }
+    if (nthreads < 1) nthreads = 1;
+    hkt_init(NAME);
+    if (strcmp(scenario, "burst") == 0) scenario_burst();
+    else if (strcmp(scenario, "small") == 0) scenario_small();
+    else if (strcmp(scenario, "fork") == 0) scenario_fork();
+    else {
+        fprintf(stderr, "%s: unknown scenario %s (burst, small, fork)\n", NAME, scenario);
+        return 2;
+    }
+    return hkt_finish(NAME);
+}
