@@ -17,6 +17,13 @@ $(BENCH_BINS): $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(wildcard inclu
 
 bench: all bench-progs
 	python3 scripts/bench.py $(BENCH_FLAGS)
+	python3 scripts/redis_bench.py
+
+# redis-server's RSS after FLUSHALL and SET throughput, its own jemalloc against each preload
+# (skips where redis is not installed).
+.PHONY: redis-bench
+redis-bench: all
+	python3 scripts/redis_bench.py $(BENCH_ARGS)
 
 # The quick mode; its first table row is the headline workload, hakmem beside the system
 # allocator.

@@ -77,6 +77,12 @@ WORKLOADS = [
              "--quick --phases 6 --phase-ops 400000 --hi 50000",
              "--quick --phases 4 --hi 5000 --phase-ops 20000",
              "ws 2000 <-> 100000 phases, RSS drift", max_reps=2),
+    Workload("idle_rss_1", "idle_rss", "--threads 1", "--threads 1 --total 256m",
+             "--threads 1 --idle-ms 0 --total 4194304",
+             "1 GiB of 16-1024 B freed, then idle: RSS 1 s later", max_reps=2),
+    Workload("idle_rss_4", "idle_rss", "--threads 4", "--threads 4 --total 256m",
+             "--threads 4 --idle-ms 0 --total 4194304",
+             "the same in 4 threads that stay blocked", max_reps=2),
 ]
 
 RESULT_RE = re.compile(r"^result workload=\S+ (.*)$", re.M)
@@ -364,6 +370,21 @@ def write_chart(outdir, workloads, allocs, summary, ref):
     return svg
 
 
+def idle_table(workloads, allocs, idle):
+    """RSS one second after a burst was freed, with no allocator call since (bench/idle_rss)."""
+    rows = [w for w in workloads if any((w.name, a) in idle for a, _ in allocs)]
+    if not rows:
+        return ""
+    lines = ["", "RSS 1 s after the burst was freed, idle since (MiB, largest over the reps)", "",
+             "| workload | " + " | ".join(a for a, _ in allocs) + " |",
+             "|---|" + "---:|" * len(allocs)]
+    for w in rows:
+        cells = [fmt_mib(max(idle[(w.name, a)])) if (w.name, a) in idle else "-"
+                 for a, _ in allocs]
+        lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(args, workloads, allocs, skipped, summary, ref, with_cg, argv):
     names = [a for a, _ in allocs]
     lines = []
@@ -524,6 +545,7 @@ def main():
     ref = "hakmem" if any(a == "hakmem" for a, _ in allocs) else allocs[0][0]
 
     runs = []  # (workload, allocator, rep, rc, ops_per_s, maxrss_kb, checks)
+    idle = {}  # (workload, allocator) -> RSS 1 s after the frees (idle_rss), KiB per rep
     total = sum(min(args.reps, w.max_reps or args.reps) for w in workloads) * len(allocs)
     done, t_start = 0, time.time()
     for w in workloads:
@@ -539,6 +561,8 @@ def main():
                 ok = rc == 0 and res.get("checks") == "ok" and "ops_per_s" in res
                 rate = float(res["ops_per_s"]) if ok else None
                 runs.append((w.name, name, rep, rc, rate, rss, res.get("checks", "none")))
+                if ok and "rss_1s_kb" in res:
+                    idle.setdefault((w.name, name), []).append(int(res["rss_1s_kb"]))
                 state = f"{fmt_rate(rate)}ops/s  {fmt_mib(rss)} MiB" if ok else \
                     f"FAILED (exit {rc}) {err.strip()[-200:]}"
                 log(f"[{done}/{total} {time.time() - t_start:5.0f}s] {w.name:20} {name:9} "
@@ -589,6 +613,7 @@ def main():
         cw.writerows(runs)
 
     md = markdown(args, workloads, allocs, skipped, summary, ref, args.callgrind, argv)
+    md += idle_table(workloads, allocs, idle)
     if not args.quick and not args.no_spsc and not args.only:
         spsc = spsc_bench(args.timeout)
         if spsc:

@@ -32,6 +32,7 @@ bench_smoke_cases=(
     "large|large --iters 8 --max 4m"
     "realloc_growth|realloc_growth --objects 8 --max-len 2000 --rounds 1"
     "soak|soak --quick --phases 4 --phase-ops 5000 --lo 100 --hi 3000"
+    "idle_rss|idle_rss --threads 2 --total 16m --idle-ms 300"
 )
 for bench_case in "${bench_smoke_cases[@]}"; do
     read -r -a bench_cmd <<<"${bench_case#*|}"
