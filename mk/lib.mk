@@ -15,8 +15,9 @@ $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) | $(BUILD)/obj
 $(BUILD)/obj:
 	mkdir -p $@
 
+# -z nodelete: dlclose never unmaps the library, whose background purger thread may still run.
 $(BUILD)/libhakmem.so: $(LIB_OBJS)
-	$(CC) -shared -o $@ $(LIB_OBJS) -lpthread -Wl,-z,now
+	$(CC) -shared -o $@ $(LIB_OBJS) -lpthread -Wl,-z,now -Wl,-z,nodelete
 
 $(BUILD)/libhakmem.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $(LIB_OBJS)

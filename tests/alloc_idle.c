@@ -209,6 +209,35 @@ static void scenario_fork(void) {
     CHECK(task_count() == 2, "parent runs %d tasks, expected main + purger", task_count());
 }
 
+/* The library loaded with dlopen (no preload), its purger started, then dlclose: the thread
+ * must not be left running in unmapped code (the library is linked -z nodelete). */
+static int scenario_dlclose(const char *lib) {
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(h, "dlopen(%s): %s", lib, dlerror());
+    void *(*m)(size_t) = (void *(*)(size_t))dlsym(h, "hk_malloc");
+    void (*f)(void *) = (void (*)(void *))dlsym(h, "hk_free");
+    REQUIRE(m && f, "hk_malloc/hk_free not found in %s", lib);
+    enum { N = 4096 };
+    static void *p[N];
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < N; i++) {
+            p[i] = m(4096);
+            REQUIRE(p[i], "hk_malloc");
+            memset(p[i], 1, 4096);
+        }
+        for (int i = 0; i < N; i++)
+            f(p[i]);
+    }
+    int tasks = task_count();
+    dlclose(h);
+    struct timespec ts = {0, 400 * 1000 * 1000}; /* several purge delays with the purger up */
+    nanosleep(&ts, NULL);
+    printf("%s: dlopen, 64 MiB through hk_malloc/hk_free, dlclose: %d tasks before, %d after "
+           "400 ms, still running\n", NAME, tasks, task_count());
+    CHECK(tasks == 2, "expected the purger to have started (%d tasks)", tasks);
+    return hkt_finish(NAME);
+}
+
 int main(int argc, char **argv) {
     const char *scenario = "burst";
     for (int i = 1; i < argc; i++) {
@@ -219,6 +248,11 @@ int main(int argc, char **argv) {
         else scenario = argv[i];
     }
     if (nthreads < 1) nthreads = 1;
+    if (strcmp(scenario, "dlclose") == 0) {
+        const char *lib = getenv("HK_LIB");
+        REQUIRE(lib, "HK_LIB must name build/libhakmem.so");
+        return scenario_dlclose(lib);
+    }
     hkt_init(NAME);
     if (strcmp(scenario, "burst") == 0) scenario_burst();
     else if (strcmp(scenario, "small") == 0) scenario_small();

@@ -73,3 +73,4 @@ t alloc_idle/preload-background-off env HAKMEM_BACKGROUND=0 LD_PRELOAD="$HK_LIB"
 t alloc_idle/preload-small env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle small
 t alloc_idle/preload-fork env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle fork
 t alloc_idle/hk-fork build/tests/alloc_idle.hk fork
+t alloc_idle/dlclose env -u LD_PRELOAD build/tests/alloc_idle dlclose
