@@ -1,5 +1,6 @@
 # hakmem build. `make` builds the allocator; `make test` runs every test suite;
-# `make run` runs the headline workload side by side; `make bench` runs the full suite.
+# `make run` runs the headline workload side by side; `make bench` runs the full suite;
+# `make install` / `make uninstall` (PREFIX, DESTDIR, ...) install it (mk/install.mk).
 # Each area keeps its rules in mk/<area>.mk so the top level stays short.
 
 CC      ?= cc
@@ -15,6 +16,7 @@ include mk/lib.mk
 -include mk/tests.mk
 -include mk/spsc.mk
 -include mk/bench.mk
+-include mk/install.mk
 
 # Every test suite registers its programs in tests/suites/*.sh; the runner prints the summary.
 test: all $(TEST_BINS)

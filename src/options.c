@@ -15,8 +15,8 @@ static int defaults_saved;
 /* An integer option has `value` and its range; a text option has `text` instead. `word`,
  * where set, is accepted in place of the number `word_value` (HAKMEM_STATS=json). `words`
  * ("a|b|c") makes an option take only those words, its value the word's index. The
- * meaning is what the README table shows. clang-format is kept off the table so that each
- * option stays one entry of a few lines. */
+ * meaning is what the README table shows (tests/install/options_readme.sh compares the
+ * two). clang-format is kept off the table so that each option stays one entry of a few lines. */
 static const struct {
     const char *name;
     long *value;
