@@ -37,6 +37,7 @@ static heap_t *heap_carve(void) {
 static void heap_thread_exit(void *arg) {
     heap_t *h = arg;
     if (h == NULL || h == &hk_heap_empty) return;
+    remote_flush(h);
     seg_abandon_all(h);
     pthread_mutex_lock(&heaps_lock);
 #ifdef HAKMEM_BUILD_STATS
@@ -85,6 +86,8 @@ heap_t *heap_init_thread(void) {
 
 void heap_lock_all(void) { pthread_mutex_lock(&heaps_lock); }
 void heap_unlock_all(void) { pthread_mutex_unlock(&heaps_lock); }
+/* The live heaps, linked by next_all; the caller holds heap_lock_all(). */
+heap_t *heap_live_list(void) { return heaps_live; }
 
 /* In a fork child only the forking thread survives. The other heaps may have been caught
  * mid-operation, so their segments are never reused: they are marked with an owner id no

@@ -63,9 +63,11 @@ HK_API int hk_trim(void) {
     heap_t *h = hk_heap_tls;
     int released = 0;
     if (h != &hk_heap_empty) {
+        remote_flush(h);
         released = atomic_load(&h->purge_deadline_ns) != 0;
         seg_purge_heap(h, 1);
     }
+    remote_reclaim_idle(1);
     released |= seg_cache_trim(1);
     released |= huge_cache_trim(1);
     return released;

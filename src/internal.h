@@ -100,6 +100,15 @@ typedef struct segment_s {
     struct segment_s *next, *prev;
 } segment_t;
 
+/* Blocks this thread freed into one page of another thread, not yet handed over
+ * (src/remote.c). Empty when page is NULL. */
+typedef struct remote_batch_s {
+    page_t *page;
+    block_t *head, *tail;
+    uint32_t room; /* blocks it can still take before it is sent */
+} remote_batch_t;
+#define REMOTE_SLOTS 64 /* a power of two */
+
 typedef struct page_queue_s {
     page_t *first, *last;
 } page_queue_t;
@@ -115,6 +124,13 @@ typedef struct heap_s {
      * segment slow paths (never on malloc/free fast paths), the purger to purge them. */
     pthread_mutex_t seg_lock;
     _Atomic uint64_t purge_deadline_ns; /* 0: no dirty slice waiting to be purged */
+    /* This thread's frees into other threads' pages (src/remote.c). batch_busy and
+     * batch_steal are the hand-shake with a thread that sends an idle heap's batches. */
+    _Atomic uint32_t batch_count; /* pending batches (slots with a page) */
+    _Atomic uint32_t batch_sends; /* batches sent so far: an idle heap's count stands still */
+    _Atomic uint32_t batch_busy, batch_steal;
+    uint32_t steal_seen; /* batch_sends at the last look; under the heaps lock */
+    remote_batch_t batches[REMOTE_SLOTS];
     struct heap_s *next_all; /* registry of live heaps, or the free pool */
 #ifdef HAKMEM_BUILD_STATS
     uint64_t st_alloc[CLASS_COUNT + 2], st_free[CLASS_COUNT + 2], st_remote[CLASS_COUNT + 2];
@@ -215,6 +231,7 @@ void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *p, size_t size);
 int os_move(void *from, size_t size, void *to);
 void os_purge(void *p, size_t size);
+int os_barrier_all(void);
 uint64_t os_now_ns(void);
 
 /* ---- segment.c ---- */
@@ -240,9 +257,15 @@ void heap_process_init(void);
 heap_t *heap_init_thread(void);
 void heap_lock_all(void);
 void heap_unlock_all(void);
+heap_t *heap_live_list(void);
 void heap_after_fork_child(void);
 uint64_t heap_purge_due(uint64_t now);
 void heap_stats_merge(uint64_t *allocs, uint64_t *frees, uint64_t *remote);
+
+/* ---- remote.c ---- */
+void remote_free(page_t *pg, block_t *b);
+void remote_flush(heap_t *h);
+void remote_reclaim_idle(int force);
 
 /* ---- large.c ---- */
 void *large_alloc(heap_t *h, size_t size, size_t align, int zero);

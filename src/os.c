@@ -1,6 +1,9 @@
 /* The OS boundary: every mmap, munmap and madvise hakmem makes goes through here, so that
  * failures are reported in one place. Never allocates; never takes a lock. */
 #include <errno.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -53,4 +56,21 @@ uint64_t os_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A full memory barrier on every running thread of the process (membarrier), so that a
+ * rare caller can order itself against other threads' plain stores and loads. Registers on
+ * first use (again after a fork, whose child the registration may not cover). Returns 0
+ * where the kernel does not offer it. */
+int os_barrier_all(void) {
+    static _Atomic int registered;
+    for (int tries = 0; tries < 2; tries++) {
+        if (atomic_load_explicit(&registered, memory_order_acquire) &&
+            syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+            return 1;
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
+            return 0;
+        atomic_store_explicit(&registered, 1, memory_order_release);
+    }
+    return 0;
 }

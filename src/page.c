@@ -199,6 +199,9 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
 
 /* Find a page of class `cls` with a free block and make it the class's current page. */
 page_t *page_find(heap_t *h, size_t cls) {
+    /* A refill is where this thread's pending remote frees go out: a thread that keeps
+     * allocating sends them within a page's worth of mallocs. */
+    if (h->batch_count) remote_flush(h);
     for (int round = 0; round < 2; round++) {
         page_t *next;
         for (page_t *pg = h->queues[cls].first; pg; pg = next) {
@@ -217,6 +220,7 @@ page_t *page_find(heap_t *h, size_t cls) {
         collect_full(h);
     }
     seg_purge_heap(h, 0);
+    remote_reclaim_idle(0); /* idle threads' batches may hold blocks that spare a fresh page */
     return page_fresh(h, cls);
 }
 

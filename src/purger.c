@@ -37,6 +37,7 @@ static uint64_t earliest(uint64_t a, uint64_t b) { return a == 0 || (b != 0 && b
 /* One pass: return what is due, and say when the next thing falls due (0: nothing waits). */
 static uint64_t purge_pass(void) {
     pthread_mutex_lock(&pass_lock);
+    remote_reclaim_idle(0); /* idle threads' batches of remote frees pin their pages */
     uint64_t due = heap_purge_due(os_now_ns());
     due = earliest(due, seg_cache_due());
     due = earliest(due, huge_cache_due());

@@ -5,7 +5,7 @@
 # with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
 #   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
-for prog in conformance stress crossthread churn fork large; do
+for prog in conformance stress crossthread churn fork large handoff; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
@@ -28,7 +28,7 @@ t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
 # No caches and immediate purging: every free that empties a page or segment goes back to the
 # OS at once, so reuse of purged memory (calloc zeroing, stale list heads) is exercised hard.
 hk_nocache=(HAKMEM_PURGE_DELAY_MS=0 HAKMEM_SEGMENT_CACHE=0 HAKMEM_LARGE_CACHE_MB=0)
-for prog in stress crossthread churn large; do
+for prog in stress crossthread churn large handoff; do
     t "alloc_$prog/preload-nocache" env "${hk_nocache[@]}" LD_PRELOAD="$HK_LIB" \
         "build/tests/alloc_$prog"
 done
@@ -52,7 +52,7 @@ tsan_run='export TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}"
         exec setarch "$(uname -m)" -R "$@"
     fi
     printf "%s\n" "$out"; exit $rc'
-for prog in crossthread churn; do
+for prog in crossthread churn handoff; do
     t "alloc_$prog/tsan" bash -c "$tsan_run" tsan_run "build/tsan/alloc_$prog"
 done
 for prog in crossthread churn; do

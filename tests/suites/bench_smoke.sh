@@ -28,6 +28,8 @@ bench_smoke_cases=(
     "patterns|patterns --rounds 2 --batch 200"
     "larson|larson --threads 3 --gens 3 --blocks 200 --steps 5000"
     "prodcons|prodcons --pairs 2 --items 20000 --cap 64 --batch 8"
+    "prodcons_4k|prodcons --pairs 2 --max 4096 --items 20000"
+    "thread_churn|thread_churn --threads 3 --gens 30 --blocks 200"
     "thread_scaling|thread_scaling --threads 4 --iters 20000"
     "large|large --iters 8 --max 4m"
     "realloc_growth|realloc_growth --objects 8 --max-len 2000 --rounds 1"

@@ -1,0 +1,159 @@
+/* Cross-thread frees. A block freed by a thread that does not own its page joins a batch
+ * in the freeing thread's heap, one batch per destination page (a small table hashed by
+ * page); a full batch, or one whose slot another page needs, goes to the page's remote
+ * list with a single CAS. Only the freeing thread builds its batches, with plain stores.
+ * A batch is sent when it is full, when its thread next refills a page, trims or exits, and
+ * otherwise by another thread once the heap has sent nothing for a reclaim period
+ * (remote_reclaim_idle), so a thread that stops freeing strands nothing for long.
+ * Never touches a page after the CAS that hands it blocks, except under RF_NOTIFYING (the
+ * protocol is at RF_FULL in internal.h). */
+#include <sched.h>
+
+#include "internal.h"
+
+/* A batch is sent when it holds this many blocks or bytes. Bytes bound what one idle
+ * thread keeps from others (REMOTE_SLOTS batches, 1 MiB); blocks bound the owner's walk. */
+#define BATCH_BLOCKS 64
+#define BATCH_BYTES ((uint32_t)16 << 10)
+/* The shortest period between two looks for idle heaps' batches. */
+#define RECLAIM_MIN_NS (10 * 1000000ull)
+
+/* The freer that found a page on its owner's full list sets the owner's hint bit for the
+ * class (so the owner collects before it takes a fresh page), then releases the page. */
+HK_COLD static void notify_owner(segment_t *seg, page_t *pg) {
+    heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
+    if (owner) /* NULL: abandoned; whoever reclaims the segment collects every page */
+        atomic_fetch_or_explicit(&owner->remote_hint, 1ull << pg->class_idx, memory_order_release);
+    atomic_fetch_and_explicit(&pg->remote_free, ~RF_NOTIFYING, memory_order_release);
+}
+
+/* Push the chain head..tail onto the page's remote list. One CAS pushes the blocks and, if
+ * the page was on the owner's full list, claims the duty to tell the owner (RF_FULL becomes
+ * RF_NOTIFYING). Before the push the blocks pin the page; after it, only RF_NOTIFYING does. */
+static void push_chain(page_t *pg, block_t *head, block_t *tail) {
+    uintptr_t old = atomic_load_explicit(&pg->remote_free, memory_order_relaxed), next;
+    do {
+        tail->next = (block_t *)(old & ~RF_FLAGS);
+        next = (uintptr_t)head | (old & RF_NOTIFYING) | ((old & RF_FULL) << 1);
+    } while (!atomic_compare_exchange_weak_explicit(&pg->remote_free, &old, next,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (unlikely(old & RF_FULL)) notify_owner((segment_t *)((uintptr_t)pg & ~SEG_MASK), pg);
+}
+
+/* The hand-shake between a heap's thread and a thread that sends its batches for it
+ * (an asymmetric Dekker): the owner thread announces itself with a plain store and checks
+ * for a sender with a plain load; the sender sets batch_steal, then forces a barrier on
+ * every thread (os_barrier_all) before it reads batch_busy. So either the owner sees the
+ * sender and leaves the batches alone, or the sender sees the owner busy and backs off. */
+static inline int batches_enter(heap_t *h) {
+    atomic_store_explicit(&h->batch_busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    return atomic_load_explicit(&h->batch_steal, memory_order_acquire) == 0;
+}
+
+static inline void batches_leave(heap_t *h) {
+    atomic_store_explicit(&h->batch_busy, 0, memory_order_release);
+}
+
+static void batch_send(heap_t *h, remote_batch_t *bt) {
+    push_chain(bt->page, bt->head, bt->tail);
+    bt->page = NULL;
+    atomic_store_explicit(&h->batch_count, atomic_load_explicit(&h->batch_count, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&h->batch_sends, atomic_load_explicit(&h->batch_sends, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void send_all(heap_t *h) {
+    for (size_t i = 0; atomic_load_explicit(&h->batch_count, memory_order_relaxed) != 0 && i < REMOTE_SLOTS; i++)
+        if (h->batches[i].page) batch_send(h, &h->batches[i]);
+}
+
+/* The calling thread's own heap: send every batch. A sender at work on them finishes first. */
+void remote_flush(heap_t *h) {
+    if (atomic_load_explicit(&h->batch_count, memory_order_relaxed) == 0) return;
+    while (!batches_enter(h)) {
+        batches_leave(h);
+        sched_yield();
+    }
+    send_all(h);
+    batches_leave(h);
+}
+
+static inline size_t batch_slot(const page_t *pg) {
+    uintptr_t a = (uintptr_t)pg;
+    return ((a >> 7) ^ (a >> SEG_SHIFT)) & (REMOTE_SLOTS - 1); /* descriptor, segment */
+}
+
+/* b is a live block of pg (checked by the caller) and its mark is already set. */
+void remote_free(page_t *pg, block_t *b) {
+    heap_t *h = hk_heap_tls;
+    /* A thread without a heap (it never allocated, or it is past its exit hand-off) has
+     * nowhere to keep a batch and nothing that would send it later; a sender at work on
+     * this heap's batches owns them. Either way the block goes at once. */
+    if (unlikely(h == &hk_heap_empty)) {
+        push_chain(pg, b, b);
+        return;
+    }
+#ifdef HAKMEM_BUILD_STATS
+    h->st_remote[pg->class_idx]++; /* the freeing thread's heap: no sharing */
+#endif
+    if (unlikely(!batches_enter(h))) {
+        batches_leave(h);
+        push_chain(pg, b, b);
+        return;
+    }
+    remote_batch_t *bt = &h->batches[batch_slot(pg)];
+    if (likely(bt->page == pg)) {
+        b->next = bt->head;
+        bt->head = b;
+        if (--bt->room == 0) batch_send(h, bt);
+    } else {
+        if (bt->page) batch_send(h, bt);
+        uint32_t room = BATCH_BYTES / pg->block_size;
+        if (room <= 1) { /* a block as big as a batch gains nothing from one */
+            push_chain(pg, b, b);
+        } else {
+            bt->page = pg;
+            bt->head = bt->tail = b;
+            bt->room = (room < BATCH_BLOCKS ? room : BATCH_BLOCKS) - 1;
+            atomic_store_explicit(&h->batch_count,
+                                  atomic_load_explicit(&h->batch_count, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+        }
+    }
+    batches_leave(h);
+}
+
+/* Send the batches of heaps that have sent nothing since the last look (all heaps' when
+ * forced), at most once per reclaim period unless forced. Called from slow paths of any
+ * thread; takes the heaps lock, so never with a hakmem lock held. */
+void remote_reclaim_idle(int force) {
+    static _Atomic uint64_t next_look_ns;
+    uint64_t now = os_now_ns(), period = (uint64_t)hk_opt.purge_delay_ms * 1000000u;
+    if (period < RECLAIM_MIN_NS) period = RECLAIM_MIN_NS;
+    uint64_t due = atomic_load_explicit(&next_look_ns, memory_order_relaxed);
+    if (!force && (now < due || !atomic_compare_exchange_strong(&next_look_ns, &due, now + period)))
+        return;
+    heap_t *self = hk_heap_tls;
+    int claimed = 0;
+    heap_lock_all();
+    for (heap_t *h = heap_live_list(); h; h = h->next_all) {
+        if (h == self || atomic_load_explicit(&h->batch_count, memory_order_relaxed) == 0) continue;
+        uint32_t sends = atomic_load_explicit(&h->batch_sends, memory_order_relaxed);
+        if (!force && sends != h->steal_seen) { /* still active: look again next period */
+            h->steal_seen = sends;
+            continue;
+        }
+        atomic_store_explicit(&h->batch_steal, 1, memory_order_relaxed);
+        claimed++;
+    }
+    int fenced = claimed && os_barrier_all();
+    for (heap_t *h = heap_live_list(); claimed && h; h = h->next_all) {
+        if (!atomic_load_explicit(&h->batch_steal, memory_order_relaxed)) continue;
+        if (fenced && !atomic_load_explicit(&h->batch_busy, memory_order_acquire)) send_all(h);
+        h->steal_seen = atomic_load_explicit(&h->batch_sends, memory_order_relaxed);
+        atomic_store_explicit(&h->batch_steal, 0, memory_order_release);
+    }
+    heap_unlock_all();
+}
