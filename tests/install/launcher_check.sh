@@ -101,7 +101,10 @@ expect "--version" 0 "^hakmem [0-9]+\.[0-9]+\.[0-9]+$" "$H" --version
 
 # --hardened: runs where the hardened build is installed, a clear error where it is not.
 if [ -f "$tmp/stage/usr/local/lib/hakmem/hardened/libhakmem.so" ]; then
-    expect "--hardened probe runs on the hardened library" 0 "is hakmem's" "$H" --hardened "$tmp/probe"
+    expect "--hardened probe runs on hakmem" 0 "is hakmem's" "$H" --hardened "$tmp/probe"
+    out=$("$H" --hardened sh -c 'echo "$LD_PRELOAD"')
+    case $out in */lib/hakmem/hardened/libhakmem.so) ok "--hardened preloads $out" ;;
+    *) bad "--hardened preloads '$out'" ;; esac
 else
     expect "--hardened without the hardened build: error" 2 "hardened library is not installed" \
         "$H" --hardened "$tmp/probe"
