@@ -54,12 +54,12 @@ assert d["options"]["HAKMEM_STATS"] == "json"' "$err"; then
 done
 
 # Options become the library's variables, and the library takes them (its JSON report).
-err=$("$H" --verbose --purge-delay 7 --option SEGMENT_CACHE=2 --option=HAKMEM_LARGE_CACHE_MB=3 \
+err=$("$H" --verbose --purge-delay 7 --option segment_cache=2 --option=HAKMEM_LARGE_CACHE_MB=3 \
     --stats=json "$tmp/probe" 2>&1 >/dev/null)
 if "$py" -c 'import json, sys; o = json.loads(sys.argv[1])["options"]
 assert (o["HAKMEM_VERBOSE"], o["HAKMEM_PURGE_DELAY_MS"], o["HAKMEM_SEGMENT_CACHE"],
         o["HAKMEM_LARGE_CACHE_MB"]) == (1, 7, 2, 3), o' "$err"; then
-    ok "--verbose --purge-delay 7 --option SEGMENT_CACHE=2 --option=HAKMEM_LARGE_CACHE_MB=3: the library has them"
+    ok "--verbose --purge-delay 7 --option segment_cache=2 --option=HAKMEM_LARGE_CACHE_MB=3: the library has them"
 else
     bad "options not seen by the library: $err"
 fi
