@@ -84,6 +84,7 @@ typedef struct page_s {
 #define RF_FLAGS (RF_FULL | RF_NOTIFYING)
 /* A power of two, so the slice table is indexed with a shift. */
 _Static_assert(sizeof(page_t) == 128, "page_t must stay two cache lines");
+_Static_assert(CLASS_COUNT <= 64, "class bit masks (remote_hint, empty_current) are 64 bits");
 
 enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
 
@@ -119,6 +120,7 @@ typedef struct heap_s {
     page_queue_t queues[CLASS_COUNT];   /* pages with free blocks; first is current */
     page_queue_t full[CLASS_COUNT + 1]; /* pages without; plus all large pages */
     _Atomic uint64_t remote_hint;       /* class bits: a full page got a remote free */
+    uint64_t empty_current;             /* class bits: the current page emptied (may be stale) */
     segment_t *segments;
     /* Guards `segments` and the slice masks of those segments: the owner takes it on its
      * segment slow paths (never on malloc/free fast paths), the purger to purge them. */

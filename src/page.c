@@ -197,6 +197,24 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     return pg;
 }
 
+/* Before a fresh page is taken: the current pages of other classes that emptied since (kept
+ * so that a class hovering around one page does not thrash) go back to their segments, so
+ * the fresh page can reuse their slices. At most one such retirement per fresh page, so a
+ * class whose page is retired here pays at most one page refill per page of growth elsewhere. */
+static void retire_empty_current(heap_t *h, size_t cls) {
+    uint64_t bits = h->empty_current & ~(1ull << cls);
+    h->empty_current &= 1ull << cls;
+    while (bits) {
+        size_t c = (size_t)__builtin_ctzll(bits);
+        bits &= bits - 1;
+        page_t *pg = h->queues[c].first;
+        if (pg && pg->used == 0) {
+            queue_remove(h, pg);
+            page_retire(h, pg);
+        }
+    }
+}
+
 /* Find a page of class `cls` with a free block and make it the class's current page. */
 page_t *page_find(heap_t *h, size_t cls) {
     /* A refill is where this thread's pending remote frees go out: a thread that keeps
@@ -219,6 +237,7 @@ page_t *page_find(heap_t *h, size_t cls) {
         if (atomic_load_explicit(&h->remote_hint, memory_order_relaxed) == 0) break;
         collect_full(h);
     }
+    if (h->empty_current) retire_empty_current(h, cls);
     seg_purge_heap(h, 0);
     remote_reclaim_idle(0); /* idle threads' batches may hold blocks that spare a fresh page */
     return page_fresh(h, cls);
@@ -239,6 +258,8 @@ void page_free_slow(heap_t *h, page_t *pg) {
     if (pg->used == 0 && h->queues[cls].first != pg) {
         queue_remove(h, pg);
         page_retire(h, pg);
+    } else if (pg->used == 0) {
+        h->empty_current |= 1ull << cls;
     }
 }
 

@@ -201,7 +201,29 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
     return 1;
 }
 
+static uint64_t deadline_of(heap_t *h) {
+    return atomic_load_explicit(&h->purge_deadline_ns, memory_order_relaxed);
+}
+
+/* Purge free slices of all the heap's segments once the purge delay has passed. */
+static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
+    uint64_t due = deadline_of(h);
+    if (!force && (due == 0 || now < due)) return;
+    for (segment_t *seg = h->segments; seg; seg = seg->next)
+        if (seg->dirty_mask) seg_purge(seg);
+    atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
+}
+
 static page_t *seg_page_alloc_locked(heap_t *h, size_t k) {
+    int dirty = 0;
+    for (segment_t *seg = h->segments; seg; seg = seg->next) {
+        int i = find_run(seg->free_mask & seg->dirty_mask, k);
+        if (i >= 0) return seg_take_run(seg, (size_t)i, k);
+        dirty |= seg->dirty_mask != 0;
+    }
+    /* No resident run fits, so RSS is about to grow: first give back the resident free
+     * slices that could not serve it (they would otherwise wait out the purge delay). */
+    if (dirty) purge_heap_locked(h, 1, 0);
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
         page_t *pg = seg_try_alloc(seg, k);
         if (pg) return pg;
@@ -225,19 +247,6 @@ page_t *seg_page_alloc(heap_t *h, size_t k) {
     page_t *pg = seg_page_alloc_locked(h, k);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
-}
-
-static uint64_t deadline_of(heap_t *h) {
-    return atomic_load_explicit(&h->purge_deadline_ns, memory_order_relaxed);
-}
-
-/* Purge free slices of all the heap's segments once the purge delay has passed. */
-static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
-    uint64_t due = deadline_of(h);
-    if (!force && (due == 0 || now < due)) return;
-    for (segment_t *seg = h->segments; seg; seg = seg->next)
-        if (seg->dirty_mask) seg_purge(seg);
-    atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
 }
 
 void seg_page_free(heap_t *h, page_t *pg) {
