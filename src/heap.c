@@ -7,6 +7,9 @@
 #include "internal.h"
 
 __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
+/* Set once the thread's heap has been handed off at exit: later frees (other libraries'
+ * thread-exit destructors) must not create a heap that nothing would hand off again. */
+__thread uint8_t hk_heap_exited __attribute__((tls_model("initial-exec")));
 page_t hk_page_empty;
 /* A thread that never allocated points here: every lookup misses into the slow path. */
 heap_t hk_heap_empty = {.direct = {[0 ... DIRECT_COUNT - 1] = &hk_page_empty}};
@@ -57,6 +60,7 @@ static void heap_thread_exit(void *arg) {
     heaps_pool = h;
     pthread_mutex_unlock(&heaps_lock);
     hk_heap_tls = &hk_heap_empty;
+    hk_heap_exited = 1;
 }
 
 void heap_process_init(void) {

@@ -68,6 +68,7 @@ HK_API int hk_trim(void) {
         seg_purge_heap(h, 1);
     }
     remote_reclaim_idle(1);
+    seg_abandoned_due(1);
     released |= seg_cache_trim(1);
     released |= huge_cache_trim(1);
     return released;

@@ -108,7 +108,7 @@ typedef struct remote_batch_s {
     block_t *head, *tail;
     uint32_t room; /* blocks it can still take before it is sent */
 } remote_batch_t;
-#define REMOTE_SLOTS 64 /* a power of two */
+#define REMOTE_SLOTS (2 * CLASS_COUNT) /* two per size class */
 
 typedef struct page_queue_s {
     page_t *first, *last;
@@ -144,6 +144,7 @@ extern _Atomic uint8_t hk_seg_map[SEG_MAP_COUNT];
 extern heap_t hk_heap_empty;
 extern page_t hk_page_empty;
 extern __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
+extern __thread uint8_t hk_heap_exited __attribute__((tls_model("initial-exec")));
 extern uint32_t hk_class_size[CLASS_COUNT];
 extern uint8_t hk_small_class[DIRECT_COUNT];
 extern uint8_t hk_class_slices[CLASS_COUNT];
@@ -242,6 +243,7 @@ void seg_page_free(heap_t *h, page_t *pg);
 void seg_purge_heap(heap_t *h, int force);
 uint64_t seg_purge_due(heap_t *h, uint64_t now);
 void seg_abandon_all(heap_t *h);
+uint64_t seg_abandoned_due(int force);
 int seg_cache_trim(int force);
 uint64_t seg_cache_due(void);
 void seg_lock_all(void);

@@ -40,6 +40,7 @@ static uint64_t purge_pass(void) {
     remote_reclaim_idle(0); /* idle threads' batches of remote frees pin their pages */
     uint64_t due = heap_purge_due(os_now_ns());
     due = earliest(due, seg_cache_due());
+    due = earliest(due, seg_abandoned_due(0));
     due = earliest(due, huge_cache_due());
     pthread_mutex_unlock(&pass_lock);
     return due;

@@ -1,7 +1,8 @@
 /* Cross-thread frees. A block freed by a thread that does not own its page joins a batch
- * in the freeing thread's heap, one batch per destination page (a small table hashed by
- * page); a full batch, or one whose slot another page needs, goes to the page's remote
- * list with a single CAS. Only the freeing thread builds its batches, with plain stores.
+ * in the freeing thread's heap, one batch per destination page (two per size class); a
+ * full batch, or the older one of its class when a third page needs one, goes to the
+ * page's remote list with a single CAS. Only the freeing thread builds its batches, with
+ * plain stores.
  * A batch is sent when it is full, when its thread next refills a page, trims or exits, and
  * otherwise by another thread once the heap has sent nothing for a reclaim period
  * (remote_reclaim_idle), so a thread that stops freeing strands nothing for long.
@@ -12,7 +13,7 @@
 #include "internal.h"
 
 /* A batch is sent when it holds this many blocks or bytes. Bytes bound what one idle
- * thread keeps from others (REMOTE_SLOTS batches, 1 MiB); blocks bound the owner's walk. */
+ * thread keeps from others (REMOTE_SLOTS batches, under 2 MiB); blocks bound the owner's walk. */
 #define BATCH_BLOCKS 64
 #define BATCH_BYTES ((uint32_t)16 << 10)
 /* The shortest period between two looks for idle heaps' batches. */
@@ -80,49 +81,64 @@ void remote_flush(heap_t *h) {
     batches_leave(h);
 }
 
-static inline size_t batch_slot(const page_t *pg) {
-    uintptr_t a = (uintptr_t)pg;
-    return ((a >> 7) ^ (a >> SEG_SHIFT)) & (REMOTE_SLOTS - 1); /* descriptor, segment */
-}
-
-/* b is a live block of pg (checked by the caller) and its mark is already set. */
-void remote_free(page_t *pg, block_t *b) {
-    heap_t *h = hk_heap_tls;
-    /* A thread without a heap (it never allocated, or it is past its exit hand-off) has
-     * nowhere to keep a batch and nothing that would send it later; a sender at work on
-     * this heap's batches owns them. Either way the block goes at once. */
-    if (unlikely(h == &hk_heap_empty)) {
+/* A block for no batch of its class yet, or one that cannot be batched: a thread that has
+ * not allocated gets its heap here, so that its exit sends its batches; one past its exit
+ * hand-off has nothing that would send them later, a large page's one block and a block
+ * as big as a batch gain nothing from one, and a sender may be at work on this heap's
+ * batches: those blocks go at once. Otherwise the older of the class's two batches goes
+ * and the newer moves down. */
+HK_NOINLINE static void remote_free_miss(heap_t *h, page_t *pg, block_t *b) {
+    size_t cls = pg->class_idx;
+    if (h == &hk_heap_empty &&
+        (cls >= CLASS_COUNT || hk_heap_exited || (h = heap_init_thread()) == NULL)) {
         push_chain(pg, b, b);
         return;
     }
-#ifdef HAKMEM_BUILD_STATS
-    h->st_remote[pg->class_idx]++; /* the freeing thread's heap: no sharing */
-#endif
-    if (unlikely(!batches_enter(h))) {
+    uint32_t room = cls < CLASS_COUNT ? BATCH_BYTES / pg->block_size : 0;
+    if (room <= 1 || !batches_enter(h)) {
         batches_leave(h);
         push_chain(pg, b, b);
         return;
     }
-    remote_batch_t *bt = &h->batches[batch_slot(pg)];
-    if (likely(bt->page == pg)) {
-        b->next = bt->head;
-        bt->head = b;
-        if (--bt->room == 0) batch_send(h, bt);
-    } else {
-        if (bt->page) batch_send(h, bt);
-        uint32_t room = BATCH_BYTES / pg->block_size;
-        if (room <= 1) { /* a block as big as a batch gains nothing from one */
-            push_chain(pg, b, b);
-        } else {
-            bt->page = pg;
-            bt->head = bt->tail = b;
-            bt->room = (room < BATCH_BLOCKS ? room : BATCH_BLOCKS) - 1;
-            atomic_store_explicit(&h->batch_count,
-                                  atomic_load_explicit(&h->batch_count, memory_order_relaxed) + 1,
-                                  memory_order_relaxed);
-        }
+    remote_batch_t *bt = &h->batches[2 * cls];
+    if (bt[0].page == pg || bt[1].page == pg) { /* a batch appeared: the heap was just made */
+        batches_leave(h);
+        remote_free(pg, b);
+        return;
     }
+    if (bt[1].page) batch_send(h, &bt[1]);
+    bt[1] = bt[0];
+    bt->page = pg;
+    bt->head = bt->tail = b;
+    bt->room = (room < BATCH_BLOCKS ? room : BATCH_BLOCKS) - 1;
+    atomic_store_explicit(&h->batch_count,
+                          atomic_load_explicit(&h->batch_count, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     batches_leave(h);
+}
+
+/* b is a live block of pg (checked by the caller) and its mark is already set. Each size
+ * class has two batches, the most recently started first: a thread that frees what one
+ * other thread allocates fills one batch per class, and one that frees what two threads
+ * allocate does not send a batch at every free. */
+void remote_free(page_t *pg, block_t *b) {
+    heap_t *h = hk_heap_tls;
+    size_t cls = pg->class_idx;
+#ifdef HAKMEM_BUILD_STATS
+    h->st_remote[cls]++; /* the freeing thread's heap (the empty heap's counts are dropped) */
+#endif
+    if (likely(h != &hk_heap_empty && cls < CLASS_COUNT)) {
+        remote_batch_t *bt = &h->batches[2 * cls];
+        if (likely(batches_enter(h)) && (likely(bt->page == pg) || (++bt)->page == pg)) {
+            b->next = bt->head;
+            bt->head = b;
+            if (unlikely(--bt->room == 0)) batch_send(h, bt);
+            batches_leave(h);
+            return;
+        }
+        batches_leave(h);
+    }
+    remote_free_miss(h, pg, b);
 }
 
 /* Send the batches of heaps that have sent nothing since the last look (all heaps' when

@@ -176,6 +176,10 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
     seg->dirty_mask |= run;
 }
 
+static uint64_t deadline_of(heap_t *h) {
+    return atomic_load_explicit(&h->purge_deadline_ns, memory_order_relaxed);
+}
+
 /* Adopt an exited thread's segment. Returns 0 if it turned out empty and was released. */
 static int seg_reclaim(heap_t *h, segment_t *seg) {
     atomic_store(&seg->heap, h);
@@ -197,12 +201,13 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
         seg_release(seg);
         return 0;
     }
+    /* Slices freed before the abandon keep the deadline they had then. */
+    if (seg->dirty_mask && deadline_of(h) == 0)
+        atomic_store_explicit(&h->purge_deadline_ns,
+                              seg->cached_at_ns + (uint64_t)hk_opt.purge_delay_ms * 1000000u,
+                              memory_order_relaxed);
     seg_list_push(&h->segments, seg);
     return 1;
-}
-
-static uint64_t deadline_of(heap_t *h) {
-    return atomic_load_explicit(&h->purge_deadline_ns, memory_order_relaxed);
 }
 
 /* Purge free slices of all the heap's segments once the purge delay has passed. */
@@ -289,10 +294,19 @@ uint64_t seg_purge_due(heap_t *h, uint64_t now) {
 /* Thread exit: hand every segment to the abandoned list for other threads to reclaim. */
 void seg_abandon_all(heap_t *h) {
     segment_t *seg, *next;
+    uint64_t now = os_now_ns();
+    int dirty = 0;
     pthread_mutex_lock(&h->seg_lock);
     for (seg = h->segments; seg; seg = next) {
         next = seg->next;
-        if (seg->dirty_mask) seg_purge(seg);
+        /* Free slices stay resident for the purge delay, as in a live heap: the thread that
+         * reclaims the segment (in a program whose threads come and go, soon) reuses them
+         * without a fault, and the purger returns them if nobody does. */
+        if (seg->dirty_mask) {
+            if (hk_opt.purge_delay_ms == 0) seg_purge(seg);
+            else dirty = 1;
+        }
+        seg->cached_at_ns = now;
         atomic_store(&seg->thread_id, 0);
         atomic_store(&seg->heap, NULL);
         atomic_fetch_add_explicit(&hk_counters.abandoned, 1, memory_order_relaxed);
@@ -304,6 +318,23 @@ void seg_abandon_all(heap_t *h) {
     h->segments = NULL;
     atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
     pthread_mutex_unlock(&h->seg_lock);
+    if (dirty) purger_notify();
+}
+
+/* Purge the free slices of abandoned segments that have waited the purge delay (all when
+ * forced); the time the next one falls due, or 0. Nobody owns an abandoned segment, and a
+ * reclaimer takes one off the list under the same lock before it touches its slices. */
+uint64_t seg_abandoned_due(int force) {
+    uint64_t now = os_now_ns(), delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u, due = 0;
+    if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return 0;
+    pthread_mutex_lock(&abandoned_lock);
+    for (segment_t *seg = abandoned_list; seg; seg = seg->next) {
+        if (!seg->dirty_mask) continue;
+        if (force || now >= seg->cached_at_ns + delay) seg_purge(seg);
+        else if (due == 0 || seg->cached_at_ns + delay < due) due = seg->cached_at_ns + delay;
+    }
+    pthread_mutex_unlock(&abandoned_lock);
+    return due;
 }
 
 /* Fork child: a thread that did not survive may have died holding RF_NOTIFYING on a page
