@@ -2,7 +2,7 @@
 # launcher that measures a child's peak RSS), the runner (`make bench`,
 # `make run`). Workloads are plain malloc/free programs and must never link hakmem: the runner
 # swaps allocators in with LD_PRELOAD. QUICK=1 selects the short mode; BENCH_ARGS passes flags.
-BENCH_PROGS := random_mixed patterns larson prodcons thread_churn thread_scaling large realloc_growth soak idle_rss
+BENCH_PROGS := random_mixed patterns larson prodcons thread_churn thread_scaling large big_buffers realloc_growth soak idle_rss
 BENCH_BINS  := $(addprefix $(BUILD)/bench/,$(BENCH_PROGS) peak_rss)
 BENCH_FLAGS := $(if $(filter 1,$(QUICK)),--quick) $(BENCH_ARGS)
 TEST_BINS   += $(BENCH_BINS)
