@@ -97,19 +97,62 @@ static segment_t *cache_take(size_t need) {
     return best;
 }
 
-/* Fit a cached mapping to `need` bytes. More than an eighth too big, its tail is unmapped.
- * Too small, it is moved into a fresh aligned mapping of `need` bytes (mremap moves its page
- * tables, not its data), so its resident pages are reused and only the growth is faulted in.
- * Returns the mapping, which may have moved, or NULL (the cached one is then released).
- * `*dirty` is set to the bytes that may hold old data. */
+/* Write the header of a huge block at offset `off` of a mapping of `size` bytes. The header
+ * area may hold old data (a piece cut from a bigger mapping), so it is cleared first: a
+ * stale owner id there would send a free down the wrong path. */
+static void huge_header_init(segment_t *seg, size_t size, size_t off) {
+    memset(seg, 0, sizeof *seg);
+    seg->map_size = size;
+    seg->huge_off = off;
+    page_t *pg = &seg->slices[0];
+    pg->class_idx = HUGE_CLASS;
+    pg->reserved = 1;
+    pg->used = 1;
+    pg->slice_count = 1;
+    if (off >> SLICE_SHIFT)
+        seg->slices[off >> SLICE_SHIFT].slice_offset = (uint16_t)((off >> SLICE_SHIFT) * sizeof(page_t));
+}
+
+static void cache_push_locked(segment_t *seg) {
+    seg->kind = SEG_HUGE_CACHED;
+    seg->prev = NULL;
+    seg->next = huge_cache;
+    if (huge_cache) huge_cache->prev = seg;
+    huge_cache = seg;
+    huge_cache_bytes += seg->map_size;
+    huge_cache_entries++;
+}
+
+/* Fit a cached mapping to `need` bytes. Too big, it is cut at the first SEG_SIZE boundary
+ * past `need` and the rest stays cached as a mapping of its own (resident pages kept for
+ * the next request, not unmapped and faulted in again) unless it is too small to hold a
+ * huge block; the slack up to the cut, under
+ * SEG_SIZE, stays with the block (purging it cost more faults than it saved RSS). Too small, it is moved into a fresh
+ * aligned mapping of `need` bytes (mremap moves its page tables, not its data), so its
+ * resident pages are reused and only the growth is faulted in. Returns the mapping, which
+ * may have moved, or NULL (the cached one is then released). `*dirty` is set to the bytes
+ * that may hold old data. */
 static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
     size_t have = seg->map_size;
     *dirty = have < need ? have : need;
     if (have >= need) {
-        if (have - need > need / 8) {
-            os_unmap((uint8_t *)seg + need, have - need);
-            huge_account(-(int64_t)(have - need));
-            seg->map_size = need;
+        size_t cut = (need + SEG_SIZE - 1) & ~SEG_MASK;
+        if (cut < have && have - cut < LARGE_MAX) { /* too small to serve a huge block */
+            os_unmap((uint8_t *)seg + cut, have - cut);
+            huge_account(-(int64_t)(have - cut));
+            seg->map_size = cut;
+        } else if (cut < have) {
+            segment_t *tail = (segment_t *)((uint8_t *)seg + cut);
+            huge_header_init(tail, have - cut, huge_header());
+            tail->cached_at_ns = seg->cached_at_ns; /* it expires when the whole would have */
+            seg->map_size = cut;
+            atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
+            atomic_store_explicit(&hk_seg_map[(uintptr_t)tail >> SEG_SHIFT], 1, memory_order_relaxed);
+            pthread_mutex_lock(&huge_lock_m);
+            int keep = huge_cache_entries < HUGE_CACHE_MAX_ENTRIES;
+            if (keep) cache_push_locked(tail);
+            pthread_mutex_unlock(&huge_lock_m);
+            if (!keep) huge_unmap(tail);
         }
         return seg;
     }
@@ -156,15 +199,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     if (seg->kind != SEG_HUGE_CACHED) {
         huge_account((int64_t)need);
         atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
-        seg->map_size = need;
-        seg->huge_off = off;
-        page_t *pg = &seg->slices[0];
-        pg->class_idx = HUGE_CLASS;
-        pg->reserved = 1;
-        pg->used = 1;
-        pg->slice_count = 1;
-        if (off >> SLICE_SHIFT)
-            seg->slices[off >> SLICE_SHIFT].slice_offset = (uint16_t)((off >> SLICE_SHIFT) * sizeof(page_t));
+        huge_header_init(seg, need, off);
         atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
     }
     seg->kind = SEG_HUGE;
@@ -195,6 +230,30 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     return p;
 }
 
+/* A cached mapping that starts where `seg` ends or ends where it starts (a piece cut from
+ * the same mapping, or a neighbour the kernel happened to place there): merged with it, the
+ * pair serves a bigger request without a fault. The absorbed header stops being a segment. */
+static segment_t *cache_merge_locked(segment_t *seg) {
+    for (segment_t *c = huge_cache, *next; c; c = next) {
+        next = c->next;
+        if ((uint8_t *)c == (uint8_t *)seg + seg->map_size) {
+            cache_unlink(c);
+            atomic_store_explicit(&hk_seg_map[(uintptr_t)c >> SEG_SHIFT], 0, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
+            seg->map_size += c->map_size;
+            next = huge_cache; /* the list changed: look again */
+        } else if ((uint8_t *)c + c->map_size == (uint8_t *)seg) {
+            cache_unlink(c);
+            atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
+            c->map_size += seg->map_size;
+            seg = c;
+            next = huge_cache;
+        }
+    }
+    return seg;
+}
+
 void huge_free(segment_t *seg, void *p) {
     if (seg->kind != SEG_HUGE || (uint8_t *)p != (uint8_t *)seg + seg->huge_off) {
         hk_bad_pointer("free", p);
@@ -204,17 +263,14 @@ void huge_free(segment_t *seg, void *p) {
     segment_t *expired;
     pthread_mutex_lock(&huge_lock_m);
     expired = cache_expire_locked(0);
-    if (seg->huge_off == huge_header() && seg->map_size <= limit &&
-        huge_cache_bytes + seg->map_size <= limit && huge_cache_entries < HUGE_CACHE_MAX_ENTRIES) {
-        seg->kind = SEG_HUGE_CACHED;
+    if (seg->huge_off == huge_header() && seg->map_size <= limit) {
+        seg = cache_merge_locked(seg);
         seg->cached_at_ns = os_now_ns();
-        seg->prev = NULL;
-        seg->next = huge_cache;
-        if (huge_cache) huge_cache->prev = seg;
-        huge_cache = seg;
-        huge_cache_bytes += seg->map_size;
-        huge_cache_entries++;
-        seg = NULL;
+        if (seg->map_size <= limit && huge_cache_bytes + seg->map_size <= limit &&
+            huge_cache_entries < HUGE_CACHE_MAX_ENTRIES) {
+            cache_push_locked(seg);
+            seg = NULL;
+        }
     }
     pthread_mutex_unlock(&huge_lock_m);
     unmap_list(expired);
