@@ -5,10 +5,20 @@
 # with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
 #   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
-for prog in conformance stress crossthread churn fork large handoff; do
+for prog in conformance stress crossthread churn fork large handoff tiers; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
+
+# Freed medium, large and huge memory goes back to the OS after HAKMEM_PURGE_DELAY_MS, and not
+# before it: default delay and no delay must return it, a 60 s delay must keep it for now.
+for d in 100 0; do
+    t "alloc_purge/preload-delay$d" env HAKMEM_PURGE_DELAY_MS=$d LD_PRELOAD="$HK_LIB" \
+        build/tests/alloc_purge --expect return
+done
+t alloc_purge/hk build/tests/alloc_purge.hk --expect return
+t alloc_purge/preload-delay60000 env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_purge --expect keep
 
 # Foreign frees and double frees: fatal by default (the runs above); with HAKMEM_BAD_FREE=warn
 # each is reported (double frees exactly once) and with =ignore silently ignored, and either way
@@ -28,7 +38,7 @@ t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
 # No caches and immediate purging: every free that empties a page or segment goes back to the
 # OS at once, so reuse of purged memory (calloc zeroing, stale list heads) is exercised hard.
 hk_nocache=(HAKMEM_PURGE_DELAY_MS=0 HAKMEM_SEGMENT_CACHE=0 HAKMEM_LARGE_CACHE_MB=0)
-for prog in stress crossthread churn large handoff; do
+for prog in stress crossthread churn large handoff tiers; do
     t "alloc_$prog/preload-nocache" env "${hk_nocache[@]}" LD_PRELOAD="$HK_LIB" \
         "build/tests/alloc_$prog"
 done
