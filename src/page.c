@@ -221,11 +221,16 @@ page_t *page_find(heap_t *h, size_t cls) {
      * allocating sends them within a page's worth of mallocs. */
     if (h->batch_count) remote_flush(h);
     for (int round = 0; round < 2; round++) {
-        page_t *next;
+        page_t *next, *extendable = NULL;
         for (page_t *pg = h->queues[cls].first; pg; pg = next) {
             next = pg->next;
             page_collect(pg);
-            if (pg->free == NULL && pg->capacity < pg->reserved) page_extend(pg);
+            /* Blocks already touched come before fresh ones: extend only when no page of the
+             * class has a free block (keeps RSS at the working set with big medium pages). */
+            if (pg->free == NULL && pg->capacity < pg->reserved) {
+                if (!extendable) extendable = pg;
+                continue;
+            }
             if (pg->free != NULL || page_to_full(h, pg)) {
                 if (h->queues[cls].first != pg) {
                     queue_remove(h, pg);
@@ -233,6 +238,14 @@ page_t *page_find(heap_t *h, size_t cls) {
                 }
                 return pg;
             }
+        }
+        if (extendable) {
+            page_extend(extendable);
+            if (h->queues[cls].first != extendable) {
+                queue_remove(h, extendable);
+                queue_push_front(h, extendable);
+            }
+            return extendable;
         }
         if (atomic_load_explicit(&h->remote_hint, memory_order_relaxed) == 0) break;
         collect_full(h);

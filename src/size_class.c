@@ -6,8 +6,14 @@ uint32_t hk_class_size[CLASS_COUNT];
 uint8_t hk_small_class[DIRECT_COUNT];
 uint8_t hk_class_slices[CLASS_COUNT];
 
-/* A page should hold at least this many blocks so that page turnover stays rare. */
+/* A page should hold at least this many blocks so that page turnover stays rare. Medium
+ * pages hold 32 (at most 16 slices, 1 MiB): with 8, a class whose live count hovers around a
+ * few pages' worth filled and emptied a page every few operations (random 1-8 KiB: one
+ * page_find per 4 mallocs, 211 -> 191 instructions per op at 32). Pages are extended lazily
+ * and touched blocks are reused first, so the bigger page does not raise RSS by itself. */
 #define MIN_BLOCKS_PER_PAGE 8
+#define MEDIUM_BLOCKS_PER_PAGE 32
+#define MEDIUM_MAX_SLICES 16
 
 void size_class_init(void) {
     for (size_t c = 0; c < CLASS_COUNT; c++) {
@@ -20,7 +26,9 @@ void size_class_init(void) {
             size = ((size_t)1 << b) + (k % 4 + 1) * ((size_t)1 << (b - 2));
         }
         hk_class_size[c] = (uint32_t)size;
-        size_t slices = (size * MIN_BLOCKS_PER_PAGE + SLICE_SIZE - 1) / SLICE_SIZE;
+        size_t blocks = c < SMALL_CLASSES ? MIN_BLOCKS_PER_PAGE : MEDIUM_BLOCKS_PER_PAGE;
+        size_t slices = (size * blocks + SLICE_SIZE - 1) / SLICE_SIZE;
+        if (slices > MEDIUM_MAX_SLICES) slices = MEDIUM_MAX_SLICES;
         hk_class_slices[c] = (uint8_t)(slices ? slices : 1);
     }
     for (size_t i = 0; i < DIRECT_COUNT; i++) {
