@@ -8,7 +8,7 @@
 
 static inline void *hk_malloc_inline(size_t size) {
     heap_t *h = hk_heap_tls;
-    if (likely(size <= SMALL_MAX)) {
+    if (likely(size <= DIRECT_MAX)) {
         page_t *pg = h->direct[(size + 15) >> 4];
         block_t *b = pg->free;
         if (likely(b != NULL)) {

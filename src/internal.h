@@ -37,7 +37,12 @@
 #define CLASS_COUNT 60
 #define LARGE_CLASS CLASS_COUNT /* pseudo-class of one-block slice runs */
 #define LARGE_MAX (SEG_SIZE / 2)
-#define DIRECT_COUNT (SMALL_MAX / 16 + 1)
+/* malloc's inline path serves sizes up to DIRECT_MAX from the heap's direct table, indexed
+ * by (size+15)/16: the small classes and the medium ones up to 8 KiB (a class edge). A
+ * larger table costs more in updates than it saves (16 KiB, 32 KiB: see architecture.md). */
+#define DIRECT_MAX ((size_t)8 << 10)
+#define DIRECT_COUNT (DIRECT_MAX / 16 + 1)
+#define SMALL_LOOKUP_COUNT (SMALL_MAX / 16 + 1)
 
 /* A free block. `freed` holds the address of its page descriptor while the block is free
  * and 0 once it is handed out, so a second free of the same block is caught cheaply: user
@@ -115,7 +120,7 @@ typedef struct page_queue_s {
 } page_queue_t;
 
 typedef struct heap_s {
-    page_t *direct[DIRECT_COUNT]; /* (size+15)/16 -> page to pop from, for sizes <= SMALL_MAX */
+    page_t *direct[DIRECT_COUNT]; /* (size+15)/16 -> page to pop from, for sizes <= DIRECT_MAX */
     uintptr_t thread_id;
     page_queue_t queues[CLASS_COUNT];   /* pages with free blocks; first is current */
     page_queue_t full[CLASS_COUNT + 1]; /* pages without; plus all large pages */
@@ -146,7 +151,7 @@ extern page_t hk_page_empty;
 extern __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
 extern __thread uint8_t hk_heap_exited __attribute__((tls_model("initial-exec")));
 extern uint32_t hk_class_size[CLASS_COUNT];
-extern uint8_t hk_small_class[DIRECT_COUNT];
+extern uint8_t hk_small_class[SMALL_LOOKUP_COUNT];
 extern uint8_t hk_class_slices[CLASS_COUNT];
 
 /* ---- inline helpers ---- */

@@ -34,9 +34,9 @@ static void list_push_front(page_queue_t *q, page_t *pg) {
     q->first = pg;
 }
 
-/* The direct table points every small size at the first page of its class queue. */
+/* The direct table points every size up to DIRECT_MAX at the first page of its class queue. */
 static void heap_direct_update(heap_t *h, size_t cls) {
-    if (cls >= SMALL_CLASSES) return;
+    if (hk_class_size[cls] > DIRECT_MAX) return;
     page_t *pg = h->queues[cls].first ? h->queues[cls].first : &hk_page_empty;
     size_t lo = cls == 0 ? 0 : hk_class_size[cls - 1] / 16 + 1;
     size_t hi = hk_class_size[cls] / 16;
@@ -53,6 +53,14 @@ static void queue_remove(heap_t *h, page_t *pg) {
 static void queue_push_front(heap_t *h, page_t *pg) {
     list_push_front(&h->queues[pg->class_idx], pg);
     heap_direct_update(h, pg->class_idx);
+}
+
+/* Make pg, already in its class queue, the first page: one direct-table update, not two. */
+static void queue_move_front(heap_t *h, page_t *pg) {
+    page_queue_t *q = &h->queues[pg->class_idx];
+    if (q->first == pg) return;
+    list_remove(q, pg);
+    queue_push_front(h, pg);
 }
 
 static void queue_push_back(heap_t *h, page_t *pg) {
@@ -232,19 +240,13 @@ page_t *page_find(heap_t *h, size_t cls) {
                 continue;
             }
             if (pg->free != NULL || page_to_full(h, pg)) {
-                if (h->queues[cls].first != pg) {
-                    queue_remove(h, pg);
-                    queue_push_front(h, pg);
-                }
+                queue_move_front(h, pg);
                 return pg;
             }
         }
         if (extendable) {
             page_extend(extendable);
-            if (h->queues[cls].first != extendable) {
-                queue_remove(h, extendable);
-                queue_push_front(h, extendable);
-            }
+            queue_move_front(h, extendable);
             return extendable;
         }
         if (atomic_load_explicit(&h->remote_hint, memory_order_relaxed) == 0) break;

@@ -3,7 +3,7 @@
 #include "internal.h"
 
 uint32_t hk_class_size[CLASS_COUNT];
-uint8_t hk_small_class[DIRECT_COUNT];
+uint8_t hk_small_class[SMALL_LOOKUP_COUNT];
 uint8_t hk_class_slices[CLASS_COUNT];
 
 /* A page should hold at least this many blocks so that page turnover stays rare. Medium
@@ -31,7 +31,7 @@ void size_class_init(void) {
         if (slices > MEDIUM_MAX_SLICES) slices = MEDIUM_MAX_SLICES;
         hk_class_slices[c] = (uint8_t)(slices ? slices : 1);
     }
-    for (size_t i = 0; i < DIRECT_COUNT; i++) {
+    for (size_t i = 0; i < SMALL_LOOKUP_COUNT; i++) {
         size_t s = i * 16;
         if (s <= 256) hk_small_class[i] = (uint8_t)(i ? i - 1 : 0);
         else if (s <= 512) hk_small_class[i] = (uint8_t)(16 + (s - 257) / 32);
