@@ -7,13 +7,14 @@ uint8_t hk_small_class[SMALL_LOOKUP_COUNT];
 uint8_t hk_class_slices[CLASS_COUNT];
 
 /* A page should hold at least this many blocks so that page turnover stays rare. Medium
- * pages hold 32 (at most 16 slices, 1 MiB): with 8, a class whose live count hovers around a
- * few pages' worth filled and emptied a page every few operations (random 1-8 KiB: one
- * page_find per 4 mallocs, 211 -> 191 instructions per op at 32). Pages are extended lazily
- * and touched blocks are reused first, so the bigger page does not raise RSS by itself. */
+ * pages hold 128 (at most 32 slices, 2 MiB): with 8, a class whose live count hovers around
+ * a few pages' worth filled and emptied a page every few operations, moving it to and from
+ * the full list (random 1-8 KiB: one page_find per 4 mallocs). Pages are extended lazily and
+ * touched blocks are reused first, so a bigger page does not raise RSS by itself. Figures
+ * for 8, 32, 64 and 128 blocks are in docs/architecture.md. */
 #define MIN_BLOCKS_PER_PAGE 8
-#define MEDIUM_BLOCKS_PER_PAGE 32
-#define MEDIUM_MAX_SLICES 16
+#define MEDIUM_BLOCKS_PER_PAGE 128
+#define MEDIUM_MAX_SLICES 32
 
 void size_class_init(void) {
     for (size_t c = 0; c < CLASS_COUNT; c++) {
