@@ -124,10 +124,10 @@ static void cache_push_locked(segment_t *seg) {
 }
 
 /* Fit a cached mapping to `need` bytes. Too big, it is cut at the first SEG_SIZE boundary
- * past `need` and the rest stays cached as a mapping of its own (resident pages kept for
- * the next request, not unmapped and faulted in again) unless it is too small to hold a
- * huge block; the slack up to the cut, under
- * SEG_SIZE, stays with the block (purging it cost more faults than it saved RSS). Too small, it is moved into a fresh
+ * past `need`, and the rest stays cached as a mapping of its own (its resident pages serve
+ * the next request instead of being unmapped and faulted in again) unless it is too small
+ * to hold a huge block; the slack before the cut, under SEG_SIZE, stays with the block
+ * (purging it cost more faults than it saved RSS). Too small, it is moved into a fresh
  * aligned mapping of `need` bytes (mremap moves its page tables, not its data), so its
  * resident pages are reused and only the growth is faulted in. Returns the mapping, which
  * may have moved, or NULL (the cached one is then released). `*dirty` is set to the bytes
