@@ -152,6 +152,7 @@ extern __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
 extern __thread uint8_t hk_heap_exited __attribute__((tls_model("initial-exec")));
 extern uint32_t hk_class_size[CLASS_COUNT];
 extern uint8_t hk_small_class[SMALL_LOOKUP_COUNT];
+extern uint8_t hk_medium_class[MEDIUM_MAX >> 11];
 extern uint8_t hk_class_slices[CLASS_COUNT];
 
 /* ---- inline helpers ---- */
@@ -161,8 +162,11 @@ static inline uintptr_t hk_thread_self(void) {
     return tid;
 }
 
+/* Class of a size up to MEDIUM_MAX. Above DIRECT_MAX the class edges are multiples of
+ * 2 KiB, so a table indexed by (n-1)/2 KiB replaces the clz formula there. */
 static inline size_t hk_size_class(size_t n) {
     if (n <= SMALL_MAX) return hk_small_class[(n + 15) >> 4];
+    if (likely(n > DIRECT_MAX)) return hk_medium_class[(n - 1) >> 11];
     size_t b = 63 - (size_t)__builtin_clzl(n - 1); /* n in (2^b, 2^(b+1)] */
     return SMALL_CLASSES + (b - 10) * 4 + (((n - 1) >> (b - 2)) & 3);
 }

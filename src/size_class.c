@@ -1,9 +1,10 @@
-/* Size-class tables: block size per class, the small-size lookup, and how many slices a
- * page of each class spans. Filled once at process init, read-only afterwards. */
+/* Size-class tables: block size per class, the small-size and medium-size lookups, and how
+ * many slices a page of each class spans. Filled once at process init, read-only afterwards. */
 #include "internal.h"
 
 uint32_t hk_class_size[CLASS_COUNT];
 uint8_t hk_small_class[SMALL_LOOKUP_COUNT];
+uint8_t hk_medium_class[MEDIUM_MAX >> 11];
 uint8_t hk_class_slices[CLASS_COUNT];
 
 /* A page should hold at least this many blocks so that page turnover stays rare. Medium
@@ -31,6 +32,10 @@ void size_class_init(void) {
         size_t slices = (size * blocks + SLICE_SIZE - 1) / SLICE_SIZE;
         if (slices > MEDIUM_MAX_SLICES) slices = MEDIUM_MAX_SLICES;
         hk_class_slices[c] = (uint8_t)(slices ? slices : 1);
+    }
+    for (size_t i = 0; i < (MEDIUM_MAX >> 11); i++) { /* n in (i*2K, (i+1)*2K] */
+        size_t n = (i + 1) << 11, b = 63 - (size_t)__builtin_clzl(n - 1);
+        hk_medium_class[i] = (uint8_t)(SMALL_CLASSES + (b - 10) * 4 + (((n - 1) >> (b - 2)) & 3));
     }
     for (size_t i = 0; i < SMALL_LOOKUP_COUNT; i++) {
         size_t s = i * 16;
