@@ -130,7 +130,15 @@ def set_throughput(port, requests, timeout):
     return float(m.group(1)) if m else None
 
 
-def run_one(name, lib, args):
+def cpu_s(pid):
+    """user + system CPU seconds the process has used (less sensitive to a loaded machine)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_one(name, lib, args, rss=True):
+    """One server: SET throughput only (rss False), or the fill / FLUSHALL / idle RSS run."""
     port = free_port()
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
@@ -153,10 +161,13 @@ def run_one(name, lib, args):
         if c is None:
             return {"error": "server did not start"}
         res = {}
-        tput = [set_throughput(port, args.requests, args.timeout) for _ in range(args.reps)]
-        tput = [t for t in tput if t]
-        res["set_rps"] = sorted(tput)[len(tput) // 2] if tput else None
-        c.call("FLUSHALL")
+        if not rss:
+            cpu0 = cpu_s(srv.pid)
+            res["set_rps"] = set_throughput(port, args.requests, args.timeout)
+            res["cpu_us"] = (cpu_s(srv.pid) - cpu0) * 1e6 / args.requests
+            c.sock.sendall(Client.encode("SHUTDOWN", "NOSAVE"))
+            srv.wait(timeout=10)
+            return res
         time.sleep(0.3)
         res["rss_start_kb"] = rss_kb(srv.pid)
         filler = fill(port, args.keys, 64, 1024, args.seed)
@@ -212,17 +223,37 @@ def main():
         n, _, p = spec.partition("=")
         wanted.append((n, p))
     results = {}
+    present = []
     for name, lib in wanted:
         if lib and not os.path.exists(lib):
             log(f"redis_bench: skipping {name}: {lib} missing")
             continue
-        log(f"redis_bench: {name} ...")
+        present.append((name, lib))
+    for name, lib in present:
+        log(f"redis_bench: {name}: fill, FLUSHALL, idle ...")
         results[name] = run_one(name, lib, args)
+    # Throughput runs interleaved, a fresh server each, the order rotated every rep, so that
+    # load from elsewhere on the machine spreads over all allocators alike.
+    rates = {name: [] for name, _ in present}
+    for rep in range(args.reps):
+        k = rep % len(present) if present else 0
+        for name, lib in present[k:] + present[:k]:
+            one = run_one(name, lib, args, rss=False)
+            r = one.get("set_rps")
+            log(f"redis_bench: {name}: SET rep {rep + 1}/{args.reps}: {r} /s, "
+                f"{one.get('cpu_us', 0):.2f} us CPU per SET in the server")
+            if r:
+                rates[name].append((r, one["cpu_us"]))
+    for name in results:
+        rr = sorted(x[0] for x in rates[name])
+        cc = sorted(x[1] for x in rates[name])
+        results[name]["set_rps"] = rr[len(rr) // 2] if rr else None
+        results[name]["cpu_us"] = cc[len(cc) // 2] if cc else None
     print(f"redis-server {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}: "
           f"{args.keys} keys of 64-1024 B, FLUSHALL, RSS (MiB) every 100 ms; SET throughput: "
-          f"redis-benchmark -t set -d 256 -c 50 -P 16, median of {args.reps}")
+          f"redis-benchmark -t set -d 256 -c 50 -P 16, median of {args.reps} interleaved runs")
     steps = len(next(iter(results.values())).get("samples", [])) if results else 0
-    head = ["allocator", "SET k/s", "filled", "jemalloc arenas"] + \
+    head = ["allocator", "SET k/s", "server CPU us/SET", "filled", "jemalloc arenas"] + \
         [f"{i * 100}ms" for i in range(0, steps, 5)]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -232,6 +263,7 @@ def main():
             continue
         ja = r["jemalloc_allocated"]
         cells = [name, f"{r['set_rps'] / 1000:.0f}" if r["set_rps"] else "-",
+                 f"{r['cpu_us']:.2f}" if r.get("cpu_us") else "-",
                  f"{r['rss_full_kb'] / 1024:.1f}",
                  "-" if ja is None else f"{ja / 1048576:.1f} MiB"]
         cells += [f"{r['samples'][i] / 1024:.1f}" for i in range(0, steps, 5)]
@@ -239,6 +271,7 @@ def main():
     for name, r in results.items():
         if "samples" in r:
             print(f"result program=redis allocator={name} set_rps={r['set_rps'] or 0:.0f} "
+                  f"cpu_us_per_set={r.get('cpu_us') or 0:.3f} "
                   f"keys={r['keys']} rss_full_kb={r['rss_full_kb']} "
                   f"rss_1s_kb={r['samples'][min(10, len(r['samples']) - 1)]} "
                   f"rss_2s_kb={r['samples'][-1]} samples_kb={','.join(map(str, r['samples']))}")
