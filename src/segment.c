@@ -198,6 +198,7 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
         }
     }
     if (seg->free_mask == USABLE_SLICES) {
+        if (seg->dirty_mask) seg_purge(seg);
         seg_release(seg);
         return 0;
     }
