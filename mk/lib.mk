@@ -7,6 +7,9 @@ LIB_CFLAGS := $(CFLAGS_BASE) -fvisibility=hidden -ftls-model=initial-exec -fno-p
 ifeq ($(HAKMEM_BUILD_STATS),1)
 LIB_CFLAGS += -DHAKMEM_BUILD_STATS=1
 endif
+ifeq ($(HAKMEM_HARDENED),1)
+LIB_CFLAGS += -DHAKMEM_HARDENED=1
+endif
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
 # The version has one source, the HAKMEM_VERSION_* lines of include/hakmem.h; the soname
@@ -36,3 +39,10 @@ $(BUILD)/libhakmem.a: $(LIB_OBJS)
 .PHONY: stats-lib
 stats-lib:
 	$(MAKE) HAKMEM_BUILD_STATS=1 BUILD=$(BUILD)/stats $(BUILD)/stats/libhakmem.so
+
+# `make hardened`: the same sources with the hardened build's checks (src/harden.h), in
+# build/hardened/ (libhakmem.so and libhakmem.a).
+.PHONY: hardened
+hardened:
+	$(MAKE) HAKMEM_HARDENED=1 BUILD=$(BUILD)/hardened $(BUILD)/hardened/libhakmem.so \
+	    $(BUILD)/hardened/libhakmem.a

@@ -50,3 +50,12 @@ TEST_BINS += $(STATS_TEST_BIN)
 $(STATS_TEST_BIN): tests/stats_report.c include/hakmem.h $(BUILD)/libhakmem.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ $(BUILD)/libhakmem.a -lpthread
+
+# Security suite (tests/security/): one program whose cases each make one heap error, run by
+# tests/security/run.py under the default build, the hardened build and glibc.
+SECURITY_BIN := $(BUILD)/tests/security_cases
+TEST_BINS += $(SECURITY_BIN) hardened
+
+$(SECURITY_BIN): tests/security/cases.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ -lpthread -ldl

@@ -15,6 +15,7 @@ static heap_t *heap_get(void) {
  * ends the list or names a carved block of the page. A link damaged by a write after free
  * is reported, and the rest of the list is dropped (its blocks leak) rather than followed. */
 static inline void *pop_checked(heap_t *h, page_t *pg, block_t *b) {
+    hk_harden_popped(pg, b);
     block_t *next = b->next;
     if (unlikely(!hk_link_sound(pg, next))) {
         hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
@@ -70,6 +71,7 @@ oom:
 HK_API void *hk_malloc(size_t size) { return hk_malloc_inline(size); }
 
 HK_API void *hk_calloc(size_t count, size_t size) {
+    if (hk_hardened()) return hk_hard_calloc(count, size);
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
         errno = ENOMEM;
@@ -90,7 +92,12 @@ HK_API void *hk_calloc(size_t count, size_t size) {
  * multiple of the alignment gives aligned blocks (pages start slice-aligned); beyond
  * that, large runs and huge mappings are placed at the alignment. */
 void *hk_alloc_aligned(size_t align, size_t size) {
-    if (align <= 16) return hk_malloc_inline(size);
+    if (hk_hardened()) return hk_hard_aligned(align, size);
+    return hk_alloc_aligned_raw(align, size);
+}
+
+void *hk_alloc_aligned_raw(size_t align, size_t size) {
+    if (align <= 16) return hk_malloc_fast(size);
     if (size == 0) size = 1;
     heap_t *h = heap_get();
     void *p = NULL;
@@ -126,12 +133,13 @@ HK_API int hk_posix_memalign(void **out, size_t align, size_t size) {
 }
 
 HK_API void *hk_realloc(void *p, size_t size) {
+    if (hk_hardened()) return hk_hard_realloc(p, size);
     if (p == NULL) return hk_malloc_inline(size);
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
         hk_free_inline(p);
         return NULL;
     }
-    size_t old = hk_usable_size(p);
+    size_t old = hk_block_size(p);
     if (old == 0) {
         hk_bad_pointer("realloc", p);
         errno = EINVAL;

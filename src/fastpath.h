@@ -4,9 +4,10 @@
 #ifndef HAKMEM_FASTPATH_H
 #define HAKMEM_FASTPATH_H
 
+#include "harden.h"
 #include "internal.h"
 
-static inline void *hk_malloc_inline(size_t size) {
+static inline void *hk_malloc_fast(size_t size) {
     heap_t *h = hk_heap_tls;
     if (likely(size <= DIRECT_MAX)) {
         page_t *pg = h->direct[(size + 15) >> 4];
@@ -14,6 +15,7 @@ static inline void *hk_malloc_inline(size_t size) {
         if (likely(b != NULL)) {
             /* Follow the link only if it stays in b's slice at 16-byte alignment (a small
              * page is one slice): a write after free that changed it is caught here. */
+            hk_harden_popped(pg, b);
             block_t *next = b->next;
             if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & (~(SLICE_SIZE - 1) | 15)))
                 return hk_pop_far(h, pg, b);
@@ -40,7 +42,7 @@ static inline void hk_free_local(page_t *pg, block_t *b) {
     if (unlikely(--pg->used == 0 || pg->in_full)) page_free_slow(hk_heap_tls, pg);
 }
 
-static inline void hk_free_inline(void *p) {
+static inline void hk_free_fast(void *p) {
     uintptr_t si = hk_segment_index(p);
     if (unlikely(!hk_segment_known(si))) { /* NULL and foreign pointers end here */
         hk_bad_pointer("free", p);
@@ -60,6 +62,17 @@ static inline void hk_free_inline(void *p) {
         return;
     }
     hk_free_slow(seg, pg, p);
+}
+
+/* The entry points every malloc and free goes through; the hardened build takes over here. */
+static inline void *hk_malloc_inline(size_t size) {
+    if (hk_hardened()) return hk_hard_malloc(size);
+    return hk_malloc_fast(size);
+}
+
+static inline void hk_free_inline(void *p) {
+    if (hk_hardened()) hk_hard_free(p);
+    else hk_free_fast(p);
 }
 
 #endif

@@ -49,7 +49,8 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
     remote_free(pg, b);
 }
 
-HK_API size_t hk_usable_size(const void *p) {
+/* The block size of a live block's start; 0 for anything else (a freed block included). */
+size_t hk_block_size(const void *p) {
     segment_t *seg = hk_segment_of(p);
     if (seg == NULL) return 0;
     if (seg->kind == SEG_HUGE)
@@ -58,6 +59,11 @@ HK_API size_t hk_usable_size(const void *p) {
     page_t *pg = hk_page_of(seg, p);
     if (!hk_block_in_page(pg, p) || ((const block_t *)p)->freed == (uintptr_t)pg) return 0;
     return pg->block_size;
+}
+
+HK_API size_t hk_usable_size(const void *p) {
+    if (hk_hardened()) return hk_hard_usable(p);
+    return hk_block_size(p);
 }
 
 HK_API int hk_owns(const void *p) { return hk_usable_size(p) != 0; }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "harden.h"
 #include "internal.h"
 
 __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
@@ -40,6 +41,7 @@ static heap_t *heap_carve(void) {
 static void heap_thread_exit(void *arg) {
     heap_t *h = arg;
     if (h == NULL || h == &hk_heap_empty) return;
+    hk_harden_thread_exit(); /* may free into other threads' pages: before the flush */
     remote_flush(h);
     seg_abandon_all(h);
     pthread_mutex_lock(&heaps_lock);

@@ -35,7 +35,7 @@ static const char *const what[] = {
     [HK_ERR_NO_BLOCK] = "invalid free of ",
     [HK_ERR_RACE] = "double free of ",
     [HK_ERR_LINK] = "corrupted free list at ",
-    [HK_ERR_OVERFLOW] = "heap overflow past the end of ",
+    [HK_ERR_OVERFLOW] = "heap overflow past the end of the block at ",
     [HK_ERR_FREED_WRITE] = "write after free into ",
 };
 
@@ -53,7 +53,7 @@ HK_COLD void hk_heap_error(const char *call, int kind, const void *p, size_t blo
     case HK_ERR_INTERIOR:
         put_str(&l, " (interior pointer, ");
         put_num(&l, off, 10);
-        put_str(&l, " bytes into a block of ");
+        put_str(&l, off == 1 ? " byte into a block of " : " bytes into a block of ");
         put_num(&l, block, 10);
         put_str(&l, " bytes)");
         break;

@@ -301,6 +301,8 @@ void *hk_alloc_aligned(size_t align, size_t size);
 void hk_free_slow(segment_t *seg, page_t *pg, void *p);
 void hk_free_marked(page_t *pg, block_t *b);
 void *hk_pop_far(heap_t *h, page_t *pg, block_t *b);
+void *hk_alloc_aligned_raw(size_t align, size_t size);
+size_t hk_block_size(const void *p);
 
 /* ---- heap_error.c ---- */
 enum {

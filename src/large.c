@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "harden.h"
 #include "internal.h"
 
 #define HUGE_CLASS (CLASS_COUNT + 1)
@@ -177,7 +178,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     size_t a = align ? align : 1;
     size_t off = a <= SEG_SIZE ? (hdr + a - 1) & ~(a - 1) : SEG_SIZE;
     if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
-    size_t need = (off + size + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+    size_t need = (off + size + hk_harden_huge_guard() + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
     segment_t *seg = off == hdr ? cache_take(need) : NULL;
     size_t dirty;
     if (seg && (seg = cache_fit(seg, need, &dirty)) != NULL) {
@@ -200,6 +201,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
         huge_account((int64_t)need);
         atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
         huge_header_init(seg, need, off);
+        hk_harden_huge_mapped(seg, need);
         atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
     }
     seg->kind = SEG_HUGE;
@@ -263,7 +265,7 @@ void huge_free(segment_t *seg, void *p) {
     segment_t *expired;
     pthread_mutex_lock(&huge_lock_m);
     expired = cache_expire_locked(0);
-    if (seg->huge_off == huge_header() && seg->map_size <= limit) {
+    if (hk_harden_huge_cache_ok() && seg->huge_off == huge_header() && seg->map_size <= limit) {
         seg = cache_merge_locked(seg);
         seg->cached_at_ns = os_now_ns();
         if (seg->map_size <= limit && huge_cache_bytes + seg->map_size <= limit &&
@@ -278,7 +280,7 @@ void huge_free(segment_t *seg, void *p) {
     else purger_notify(); /* cached: make sure it is unmapped in time */
 }
 
-size_t huge_usable(segment_t *seg) { return seg->map_size - seg->huge_off; }
+size_t huge_usable(segment_t *seg) { return seg->map_size - seg->huge_off - hk_harden_huge_guard(); }
 
 void huge_lock(void) { pthread_mutex_lock(&huge_lock_m); }
 void huge_unlock(void) { pthread_mutex_unlock(&huge_lock_m); }

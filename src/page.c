@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "harden.h"
 #include "internal.h"
 
 /* Blocks carved per extension: about 4 KiB, so a fresh page is touched gradually. */
@@ -106,10 +107,12 @@ static void page_extend(page_t *pg) {
     size_t left = (size_t)pg->reserved - pg->capacity;
     if (n > left) n = left;
     uint8_t *first = hk_page_start(pg) + (size_t)pg->capacity * bsize;
-    uint8_t *p = first;
-    for (size_t i = 1; i < n; i++, p += bsize) ((block_t *)p)->next = (block_t *)(p + bsize);
-    ((block_t *)p)->next = pg->free;
-    pg->free = (block_t *)first;
+    if (!hk_harden_carve(pg, first, n)) {
+        uint8_t *p = first;
+        for (size_t i = 1; i < n; i++, p += bsize) ((block_t *)p)->next = (block_t *)(p + bsize);
+        ((block_t *)p)->next = pg->free;
+        pg->free = (block_t *)first;
+    }
     pg->capacity += (uint16_t)n;
 }
 
@@ -198,6 +201,7 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
     hk_page_set_block_size(pg, hk_class_size[cls]);
+    hk_harden_fresh_page(pg);
     pg->reserved = (uint16_t)((slices * SLICE_SIZE) / pg->block_size);
     page_extend(pg);
     queue_push_front(h, pg);

@@ -5,9 +5,10 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "harden.h"
 #include "internal.h"
 
-#define USABLE_SLICES (~1ull) /* slice 0 is the header */
+#define USABLE_SLICES hk_harden_usable_slices(~1ull) /* slice 0 is the header */
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static segment_t *cache_list;
@@ -119,6 +120,7 @@ static segment_t *seg_obtain(void) {
     /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
     seg->kind = SEG_NORMAL;
     seg->free_mask = USABLE_SLICES;
+    hk_harden_new_segment(seg);
     stats_add(&hk_counters.seg_count, &hk_counters.seg_peak, 1);
     stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, (int64_t)SEG_SIZE);
     atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);

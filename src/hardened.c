@@ -1,0 +1,235 @@
+/* The hardened build's checks (make hardened; the default build compiles this file empty).
+ * Around the ordinary paths: a trailer after every block (the requested size, sealed with a
+ * per-process secret, and up to 64 pattern bytes) checked on free; freed blocks zeroed and
+ * the zeroes (of any free block) checked when it leaves the quarantine and when malloc hands
+ * it out; a
+ * per-thread quarantine that delays reuse; full free-list link checks; fresh blocks linked in
+ * random order; guard slices and pages (the hooks in harden.h place them). Never called with
+ * a lock held; never writes through a pointer it has not found to be a live block. */
+#include "harden.h"
+
+#if HAKMEM_HARDENED
+
+#include <errno.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+
+#include "fastpath.h"
+
+#define TRAILER 8          /* the sealed requested size, in the block's last 8 bytes */
+#define PAD_MAX 64         /* pattern bytes written and checked after the requested size */
+#define PAD_BYTE 0xCA
+#define FILL_MAX 4096      /* bytes of a freed block (after its two link words) zeroed */
+#define QUARANTINE 64      /* blocks each thread holds back from reuse */
+#define QUARANTINE_MAX MEDIUM_MAX
+
+static uint64_t secret;
+static __thread void *quarantine[QUARANTINE] __attribute__((tls_model("initial-exec")));
+static __thread unsigned quarantine_next __attribute__((tls_model("initial-exec")));
+static __thread uint64_t rng_state __attribute__((tls_model("initial-exec")));
+
+static uint64_t get_secret(void) {
+    if (unlikely(secret == 0)) {
+        uint64_t s = 0;
+        const void *r = (const void *)getauxval(AT_RANDOM); /* 16 random bytes from the kernel */
+        if (r) memcpy(&s, r, sizeof s);
+        s ^= os_now_ns() * 0x9E3779B97F4A7C15ull;
+        secret = s | 1;
+    }
+    return secret;
+}
+
+static uint64_t rng_next(void) {
+    if (unlikely(rng_state == 0)) rng_state = get_secret() ^ (uintptr_t)&rng_state;
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static uint64_t seal(const void *p, size_t n) { return (uint64_t)n ^ get_secret() ^ (uintptr_t)p; }
+
+/* The block was just handed out for a request of n bytes (block size bs > n + TRAILER - 1). */
+static void *decorate(uint8_t *p, size_t n) {
+    size_t bs = hk_block_size(p);
+    size_t pad = bs - TRAILER - n;
+    memset(p + n, PAD_BYTE, pad < PAD_MAX ? pad : PAD_MAX);
+    uint64_t t = seal(p, n);
+    memcpy(p + bs - TRAILER, &t, sizeof t);
+    return p;
+}
+
+/* The requested size of a live block, or SIZE_MAX if its trailer or pad was overwritten. */
+static size_t trailer_size(const uint8_t *p, size_t bs) {
+    uint64_t t;
+    memcpy(&t, p + bs - TRAILER, sizeof t);
+    size_t n = (size_t)(t ^ get_secret() ^ (uintptr_t)p);
+    if (n > bs - TRAILER) return SIZE_MAX;
+    size_t pad = bs - TRAILER - n;
+    if (pad > PAD_MAX) pad = PAD_MAX;
+    for (size_t i = 0; i < pad; i++)
+        if (p[n + i] != PAD_BYTE) return SIZE_MAX;
+    return n;
+}
+
+static size_t fill_len(size_t bs) { return (bs < FILL_MAX ? bs : FILL_MAX) - sizeof(block_t); }
+
+static int fill_intact(const uint8_t *p, size_t bs) {
+    const uint8_t *f = p + sizeof(block_t);
+    size_t len = fill_len(bs);
+    for (size_t i = 0; i < len; i++)
+        if (f[i] != 0) return 0;
+    return 1;
+}
+
+void *hk_hard_malloc(size_t size) {
+    if (size > PTRDIFF_MAX - TRAILER) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint8_t *p = hk_malloc_fast(size + TRAILER);
+    return p ? decorate(p, size) : NULL;
+}
+
+void *hk_hard_aligned(size_t align, size_t size) {
+    if (size > PTRDIFF_MAX - TRAILER) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint8_t *p = hk_alloc_aligned_raw(align, size + TRAILER);
+    return p ? decorate(p, size) : NULL;
+}
+
+void *hk_hard_calloc(size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = hk_hard_malloc(total);
+    if (p) memset(p, 0, total);
+    return p;
+}
+
+size_t hk_hard_usable(const void *p) {
+    size_t bs = hk_block_size(p);
+    if (bs == 0) return 0;
+    size_t n = trailer_size(p, bs);
+    return n == SIZE_MAX ? 0 : n;
+}
+
+void *hk_hard_realloc(void *p, size_t size) {
+    if (p == NULL) return hk_hard_malloc(size);
+    if (size == 0) {
+        hk_hard_free(p);
+        return NULL;
+    }
+    size_t bs = hk_block_size(p), old = bs ? trailer_size(p, bs) : 0;
+    if (bs == 0) {
+        hk_bad_pointer("realloc", p);
+        errno = EINVAL;
+        return NULL;
+    }
+    if (old == SIZE_MAX) {
+        hk_heap_error("realloc", HK_ERR_OVERFLOW, p, bs - TRAILER, 0);
+        errno = EINVAL;
+        return NULL;
+    }
+    void *q = hk_hard_malloc(size);
+    if (q == NULL) return NULL;
+    memcpy(q, p, size < old ? size : old);
+    hk_hard_free(p);
+    return q;
+}
+
+/* A quarantined block goes to its free list at last: its zeroes must still be there. */
+static void release(uint8_t *p) {
+    size_t bs = hk_page_of(hk_segment_of(p), p)->block_size;
+    if (!fill_intact(p, bs)) hk_heap_error("free", HK_ERR_FREED_WRITE, p, bs - TRAILER, 0);
+    ((block_t *)p)->freed = 0; /* the ordinary free marks it again */
+    hk_free_fast(p);
+}
+
+void hk_hard_free(void *ptr) {
+    uint8_t *p = ptr;
+    if (p == NULL) return;
+    size_t bs = hk_block_size(p);
+    if (bs == 0) { /* not a live block: a double free (its mark is set) or a bad pointer */
+        hk_bad_pointer("free", p);
+        return;
+    }
+    if (trailer_size(p, bs) == SIZE_MAX) {
+        hk_heap_error("free", HK_ERR_OVERFLOW, p, bs - TRAILER, 0);
+        return; /* leaked: its neighbours may be damaged too */
+    }
+    segment_t *seg = hk_segment_of(p);
+    if (bs > QUARANTINE_MAX || seg->kind != SEG_NORMAL) {
+        hk_free_fast(p);
+        return;
+    }
+    page_t *pg = hk_page_of(seg, p);
+    memset(p + sizeof(block_t), 0, fill_len(bs));
+    ((block_t *)p)->freed = (uintptr_t)pg; /* a second free now finds the block freed */
+    unsigned i = quarantine_next++ % QUARANTINE;
+    uint8_t *old = quarantine[i];
+    quarantine[i] = p;
+    if (old) release(old);
+}
+
+void hk_hard_thread_exit(void) {
+    for (unsigned i = 0; i < QUARANTINE; i++) {
+        uint8_t *p = quarantine[i];
+        quarantine[i] = NULL;
+        if (p) release(p);
+    }
+}
+
+/* A block leaves a free list: its link must name a carved block of the page (or end the
+ * list), and past its two link words it must hold zeroes: those its free wrote, or those of
+ * a fresh page (hk_hard_fresh_page), so a write into any free block is caught here. */
+void hk_hard_popped(page_t *pg, block_t *b) {
+    if (!hk_link_sound(pg, b->next)) {
+        hk_heap_error("malloc", HK_ERR_LINK, b->next, pg->block_size, 0);
+        b->next = NULL;
+    }
+    if (!fill_intact((const uint8_t *)b, pg->block_size))
+        hk_heap_error("malloc", HK_ERR_FREED_WRITE, b, pg->block_size - TRAILER, 0);
+}
+
+/* Link n fresh blocks from `first` in random order (Fisher-Yates over their indices). */
+void hk_hard_carve(page_t *pg, uint8_t *first, size_t n) {
+    uint16_t idx[4096 / 16];
+    size_t bsize = pg->block_size;
+    if (n > sizeof idx / sizeof idx[0]) n = sizeof idx / sizeof idx[0];
+    for (size_t i = 0; i < n; i++) idx[i] = (uint16_t)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(rng_next() % (i + 1));
+        uint16_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    for (size_t i = 0; i + 1 < n; i++)
+        ((block_t *)(first + idx[i] * bsize))->next = (block_t *)(first + idx[i + 1] * bsize);
+    ((block_t *)(first + idx[n - 1] * bsize))->next = pg->free;
+    pg->free = (block_t *)(first + idx[0] * bsize);
+}
+
+/* Memory of an earlier page may hold what looks like a freed block's mark: clear it. */
+void hk_hard_fresh_page(page_t *pg) {
+    if (!pg->is_zero) memset(hk_page_start(pg), 0, (size_t)pg->slice_count * SLICE_SIZE);
+}
+
+void hk_hard_guard_segment(segment_t *seg) {
+    if (mprotect((uint8_t *)seg + (SLICES_PER_SEG - 1) * SLICE_SIZE, SLICE_SIZE, PROT_NONE) != 0 &&
+        hk_opt.verbose)
+        hk_message("mprotect of a guard slice failed (errno %d)", errno);
+}
+
+void hk_hard_guard_huge(segment_t *seg, size_t map_size) {
+    size_t g = hk_harden_huge_guard();
+    if (mprotect((uint8_t *)seg + map_size - g, g, PROT_NONE) != 0 && hk_opt.verbose)
+        hk_message("mprotect of a guard page failed (errno %d)", errno);
+}
+
+#endif

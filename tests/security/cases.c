@@ -1,0 +1,394 @@
+/* security cases: one heap error per run, named on the command line (`cases NAME`; `cases
+ * --list` prints the names). Each case makes its error, then churns the heap of that size and
+ * checks that the blocks it gets stay distinct and intact. Exit codes the runner reads: 0 ran
+ * to the end (the error went unnoticed, or the case is benign and behaved), 3 the case saw its
+ * error's effect (a secret still readable, a wrong result), 4 the heap handed out damaged or
+ * overlapping blocks, 77 the call does not exist in this C library. A signal is the
+ * allocator's (or the hardware's) verdict. Built with -fno-builtin so every bad write and
+ * call stays in the binary. Uses only the libc interface, so it runs under any allocator. */
+#include <alloca.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define KiB ((size_t)1024)
+#define MiB (1024 * KiB)
+
+/* Keeps the compiler from reasoning about pointers and sizes. */
+static void *volatile sink;
+static void *opaque(void *p) {
+    sink = p;
+    return sink;
+}
+static size_t opaque_n(size_t n) {
+    volatile size_t v = n;
+    return v;
+}
+
+/* Allocate and free blocks of size n, each filled with its own pattern and checked, so a
+ * damaged free list or a block handed out twice shows (exit 4) or is caught by the allocator. */
+static void churn(size_t n) {
+    enum { K = 64 };
+    static unsigned char *blk[K];
+    for (int round = 0; round < 8; round++) {
+        for (int i = 0; i < K; i++) {
+            blk[i] = malloc(n);
+            if (!blk[i]) _exit(5);
+            memset(blk[i], (unsigned char)(i + 1), n < 256 ? n : 256);
+        }
+        for (int i = 0; i < K; i++)
+            for (size_t j = 0; j < (n < 256 ? n : 256); j++)
+                if (blk[i][j] != (unsigned char)(i + 1)) {
+                    fprintf(stderr, "cases: block %d of %zu bytes damaged at %zu\n", i, n, j);
+                    _exit(4);
+                }
+        for (int i = 0; i < K; i++) free(blk[i]);
+    }
+}
+
+/* ---- double free ---- */
+static int df_immediate(void) {
+    char *p = malloc(48);
+    free(p);
+    free(opaque(p));
+    churn(48);
+    return 0;
+}
+
+static int df_delayed(void) {
+    char *p = malloc(48);
+    free(p);
+    for (int i = 0; i < 100; i++) free(malloc(16 + (size_t)(i % 8) * 100));
+    free(opaque(p));
+    churn(48);
+    return 0;
+}
+
+static int df_interleaved(void) {
+    char *a = malloc(48), *b = malloc(48);
+    free(a);
+    free(b);
+    free(opaque(a));
+    churn(48);
+    return 0;
+}
+
+/* The block is handed out again before the second free: that free hits the new owner. */
+static int df_after_reuse(void) {
+    char *p = malloc(48);
+    free(p);
+    char *q = malloc(48);
+    free(opaque(p));
+    churn(48);
+    free(q);
+    return 0;
+}
+
+static void *free_in_thread(void *p) {
+    free(p);
+    return NULL;
+}
+
+static int df_thread(void) {
+    char *p = malloc(48);
+    free(p);
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_in_thread, opaque(p)) != 0) return 5;
+    pthread_join(t, NULL);
+    churn(48);
+    return 0;
+}
+
+static int df_sized(size_t n) {
+    char *p = malloc(n);
+    p[0] = 1;
+    free(p);
+    free(opaque(p));
+    churn(n);
+    return 0;
+}
+static int df_medium(void) { return df_sized(16 * KiB); }
+static int df_large(void) { return df_sized(300 * KiB); }
+static int df_huge(void) { return df_sized(8 * MiB); }
+
+/* ---- invalid free ---- */
+static char static_area[256] __attribute__((aligned(64)));
+
+static int if_stack(void) {
+    long local[8] = {1};
+    free(opaque(local));
+    churn(64);
+    return local[0] == 1 ? 0 : 3;
+}
+
+static int if_alloca(void) {
+    char *p = alloca(opaque_n(64));
+    p[0] = 1;
+    free(opaque(p));
+    churn(64);
+    return 0;
+}
+
+static int if_static(void) {
+    free(opaque(static_area + 64));
+    churn(64);
+    return 0;
+}
+
+static int if_mmap(void) {
+    char *m = mmap(NULL, 1 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return 5;
+    free(opaque(m + 4096));
+    churn(64);
+    return 0;
+}
+
+/* Just past the end of a block (where its neighbour may start) and just before its start. */
+static int if_past_end(void) {
+    char *a = malloc(48), *b = malloc(48);
+    free(opaque(a + 48));
+    churn(48);
+    free(a);
+    (void)b;
+    return 0;
+}
+
+static int if_before_start(void) {
+    char *a = malloc(48), *b = malloc(48);
+    free(opaque(b - 16));
+    churn(48);
+    free(a);
+    return 0;
+}
+
+static int if_interior(void) {
+    char *p = malloc(64);
+    free(opaque(p + 16));
+    churn(64);
+    return 0;
+}
+
+static int if_unaligned(void) {
+    char *p = malloc(64);
+    free(opaque(p + 1));
+    churn(64);
+    return 0;
+}
+
+static int if_offsets(void) {
+    char *p = malloc(256);
+    for (size_t off = 8; off < 256; off += 24) free(opaque(p + off));
+    churn(256);
+    return 0;
+}
+
+static int if_huge_interior(void) {
+    char *p = malloc(8 * MiB);
+    free(opaque(p + 4096));
+    churn(64);
+    return 0;
+}
+
+static int if_realloc_stack(void) {
+    long local[8] = {1};
+    void *q = realloc(opaque(local), 128);
+    (void)q;
+    churn(64);
+    return 0;
+}
+
+static int if_realloc_interior(void) {
+    char *p = malloc(64);
+    void *q = realloc(opaque(p + 16), 128);
+    (void)q;
+    churn(64);
+    return 0;
+}
+
+static int if_realloc_freed(void) {
+    char *p = malloc(64);
+    free(p);
+    void *q = realloc(opaque(p), 128);
+    (void)q;
+    churn(64);
+    return 0;
+}
+
+static int if_free_sized(void) {
+    void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+    if (!fs) return 77;
+    char *p = malloc(64);
+    fs(opaque(p + 16), 48);
+    churn(64);
+    return 0;
+}
+
+static int if_free_aligned_sized(void) {
+    void (*fas)(void *, size_t, size_t) =
+        (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+    if (!fas) return 77;
+    char *p = aligned_alloc(64, 128);
+    fas(p, 64, 128);
+    fas(opaque(p), 64, 128);
+    churn(128);
+    return 0;
+}
+
+/* ---- overflow and underflow: ov_{over,under}_{1,32,1m}_{write,memcpy}_{small,medium,large} */
+static int overflow_case(const char *name) {
+    char dir[8], amount[8], how[8], tier[8];
+    if (sscanf(name, "ov_%7[a-z]_%7[0-9m]_%7[a-z]_%7[a-z]", dir, amount, how, tier) != 4) return -1;
+    size_t n = strcmp(tier, "small") == 0    ? 48
+               : strcmp(tier, "medium") == 0 ? 16 * KiB
+               : strcmp(tier, "large") == 0  ? 300 * KiB
+                                             : 0;
+    size_t by = strcmp(amount, "1") == 0 ? 1 : strcmp(amount, "32") == 0 ? 32 : MiB;
+    int over = strcmp(dir, "over") == 0, memcpy_it = strcmp(how, "memcpy") == 0;
+    if (n == 0 || (!over && strcmp(dir, "under") != 0) || (!memcpy_it && strcmp(how, "write")))
+        return -1;
+    static char src[MiB];
+    memset(src, 'A', sizeof src);
+    char *keep[16];
+    for (int i = 0; i < 16; i++) keep[i] = malloc(n); /* neighbours on both sides */
+    char *p = malloc(n);
+    for (int i = 0; i < 16; i++) memset(keep[i], 'k', n);
+    char *at = over ? p + n : p - by;
+    if (memcpy_it) memcpy(opaque(at), src, by);
+    else
+        for (size_t i = 0; i < by; i++) ((volatile char *)at)[i] = 'A';
+    free(p);
+    for (int i = 0; i < 16; i++) free(keep[i]);
+    churn(n);
+    return 0;
+}
+
+/* ---- write after free ---- */
+static int uaf_write(void) {
+    char *p = malloc(48);
+    free(p);
+    memset(opaque(p), 'A', 48);
+    churn(48);
+    return 0;
+}
+
+/* A write past the link words, then the block comes back from malloc. */
+static int uaf_write_reuse(void) {
+    char *p = malloc(48);
+    free(p);
+    ((volatile char *)p)[24] = 'A';
+    char *q = malloc(48);
+    churn(48);
+    free(q);
+    return 0;
+}
+
+static int uaf_zero(void) {
+    char *p = malloc(48);
+    free(p);
+    memset(opaque(p), 0, 48);
+    churn(48);
+    return 0;
+}
+
+/* What a freed block still holds: exit 3 if the secret written before free can be read. */
+static int uaf_read_secret(void) {
+    char *p = malloc(64);
+    memset(p, 'S', 64);
+    free(p);
+    const volatile char *r = opaque(p);
+    int kept = 0;
+    for (int i = 16; i < 64; i++) kept += r[i] == 'S';
+    return kept > 0 ? 3 : 0;
+}
+
+/* ---- impossible requests: NULL with ENOMEM (EINVAL for posix_memalign's return) ---- */
+static int impossible(void) {
+    int bad = 0;
+    size_t sizes[] = {SIZE_MAX, SIZE_MAX - 4096, (size_t)PTRDIFF_MAX + 1, (size_t)1 << 60};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        void *p = malloc(opaque_n(sizes[i]));
+        if (p || errno != ENOMEM) bad = 1;
+        errno = 0;
+        p = calloc(opaque_n(sizes[i]), 16);
+        if (p || errno != ENOMEM) bad = 1;
+        char *q = malloc(64);
+        errno = 0;
+        p = realloc(q, opaque_n(sizes[i]));
+        if (p || errno != ENOMEM) bad = 1;
+        free(q);
+        errno = 0;
+        p = aligned_alloc(4096, opaque_n(sizes[i]) & ~(size_t)4095);
+        if (p || errno != ENOMEM) bad = 1;
+        void *out = NULL;
+        if (posix_memalign(&out, 64, opaque_n(sizes[i])) != ENOMEM) bad = 1;
+    }
+    churn(64);
+    return bad ? 3 : 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(void);
+} cases[] = {
+    {"df_immediate", df_immediate},
+    {"df_delayed", df_delayed},
+    {"df_interleaved", df_interleaved},
+    {"df_after_reuse", df_after_reuse},
+    {"df_thread", df_thread},
+    {"df_medium", df_medium},
+    {"df_large", df_large},
+    {"df_huge", df_huge},
+    {"if_stack", if_stack},
+    {"if_alloca", if_alloca},
+    {"if_static", if_static},
+    {"if_mmap", if_mmap},
+    {"if_past_end", if_past_end},
+    {"if_before_start", if_before_start},
+    {"if_interior", if_interior},
+    {"if_unaligned", if_unaligned},
+    {"if_offsets", if_offsets},
+    {"if_huge_interior", if_huge_interior},
+    {"if_realloc_stack", if_realloc_stack},
+    {"if_realloc_interior", if_realloc_interior},
+    {"if_realloc_freed", if_realloc_freed},
+    {"if_free_sized", if_free_sized},
+    {"if_free_aligned_sized", if_free_aligned_sized},
+    {"uaf_write", uaf_write},
+    {"uaf_write_reuse", uaf_write_reuse},
+    {"uaf_zero", uaf_zero},
+    {"uaf_read_secret", uaf_read_secret},
+    {"impossible", impossible},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: cases NAME | --list\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < NCASES; i++) printf("%s\n", cases[i].name);
+        static const char *const dirs[] = {"over", "under"}, *const amounts[] = {"1", "32", "1m"},
+                                 *const hows[] = {"write", "memcpy"},
+                                 *const tiers[] = {"small", "medium", "large"};
+        for (int t = 0; t < 3; t++)
+            for (int d = 0; d < 2; d++)
+                for (int a = 0; a < 3; a++)
+                    for (int h = 0; h < 2; h++)
+                        printf("ov_%s_%s_%s_%s\n", dirs[d], amounts[a], hows[h], tiers[t]);
+        return 0;
+    }
+    for (size_t i = 0; i < NCASES; i++)
+        if (strcmp(argv[1], cases[i].name) == 0) return cases[i].fn();
+    int rc = overflow_case(argv[1]);
+    if (rc >= 0) return rc;
+    fprintf(stderr, "cases: no case named %s\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,20 @@
+# Heap errors (tests/security/): every case under the default build, the hardened build
+# (make hardened) and glibc; what hakmem promises is checked, and docs/security.md's table must
+# match these runs (regenerate it with the command the runner prints). Then the hardened build
+# runs the allocator tests and real programs that use memory correctly: it must never stop them.
+# Sourced by tests/run_all.sh.
+hk_hard="$PWD/build/hardened/libhakmem.so"
+t security/cases python3 tests/security/run.py --build default=build/libhakmem.so \
+    --build hardened=build/hardened/libhakmem.so --build glibc= --doc docs/security.md --check
+for prog in conformance crossthread churn fork large libc; do
+    t "hardened/alloc_$prog" env LD_PRELOAD="$hk_hard" "build/tests/alloc_$prog"
+done
+t hardened/alloc_stress env LD_PRELOAD="$hk_hard" build/tests/alloc_stress --iters 500000
+t hardened/alloc_double_free env HAKMEM_BAD_FREE=warn LD_PRELOAD="$hk_hard" \
+    build/tests/alloc_double_free
+hk_python=python3
+[ -x /usr/bin/python3 ] && hk_python=/usr/bin/python3
+t hardened/python3 env HK_LIB="$hk_hard" tests/programs/compare.sh python3-hardened \
+    "$hk_python" tests/programs/workload.py
+t hardened/sqlite3 env HK_LIB="$hk_hard" tests/programs/compare.sh sqlite3-hardened sqlite3 \
+    :memory: ".read tests/programs/workload.sql"
