@@ -1,8 +1,7 @@
 /* The hardened build's checks (make hardened; the default build compiles this file empty).
  * Around the ordinary paths: a trailer after every block (the requested size, sealed with a
  * per-process secret, and up to 64 pattern bytes) checked on free; freed blocks zeroed and
- * the zeroes (of any free block) checked when it leaves the quarantine and when malloc hands
- * it out; a
+ * the first 256 bytes of zeroes (of any free block) checked when malloc hands it out; a
  * per-thread quarantine that delays reuse; full free-list link checks; fresh blocks linked in
  * random order; guard slices and pages (the hooks in harden.h place them). Never called with
  * a lock held; never writes through a pointer it has not found to be a live block. */
@@ -21,9 +20,11 @@
 #define PAD_MAX 64         /* pattern bytes written and checked after the requested size */
 #define PAD_BYTE 0xCA
 #define FILL_MAX 4096      /* bytes of a freed block (after its two link words) zeroed */
+#define CHECK_MAX 256      /* of which checked when the block is handed out again */
 #define QUARANTINE 64      /* blocks each thread holds back from reuse */
 #define QUARANTINE_MAX MEDIUM_MAX
 
+static const uint8_t zeros[CHECK_MAX], pad_bytes[PAD_MAX] = {[0 ... PAD_MAX - 1] = PAD_BYTE};
 static uint64_t secret;
 static __thread void *quarantine[QUARANTINE] __attribute__((tls_model("initial-exec")));
 static __thread unsigned quarantine_next __attribute__((tls_model("initial-exec")));
@@ -68,19 +69,16 @@ static size_t trailer_size(const uint8_t *p, size_t bs) {
     if (n > bs - TRAILER) return SIZE_MAX;
     size_t pad = bs - TRAILER - n;
     if (pad > PAD_MAX) pad = PAD_MAX;
-    for (size_t i = 0; i < pad; i++)
-        if (p[n + i] != PAD_BYTE) return SIZE_MAX;
-    return n;
+    return memcmp(p + n, pad_bytes, pad) == 0 ? n : SIZE_MAX;
 }
 
 static size_t fill_len(size_t bs) { return (bs < FILL_MAX ? bs : FILL_MAX) - sizeof(block_t); }
 
+/* The first CHECK_MAX bytes of the fill are compared (libc's memcmp is vectorised): a write
+ * after free lands near a block's start far more often than deep inside a big one. */
 static int fill_intact(const uint8_t *p, size_t bs) {
-    const uint8_t *f = p + sizeof(block_t);
     size_t len = fill_len(bs);
-    for (size_t i = 0; i < len; i++)
-        if (f[i] != 0) return 0;
-    return 1;
+    return memcmp(p + sizeof(block_t), zeros, len < CHECK_MAX ? len : CHECK_MAX) == 0;
 }
 
 void *hk_hard_malloc(size_t size) {
@@ -143,10 +141,9 @@ void *hk_hard_realloc(void *p, size_t size) {
     return q;
 }
 
-/* A quarantined block goes to its free list at last: its zeroes must still be there. */
+/* A quarantined block goes to its free list at last; a write into it meanwhile is caught
+ * when malloc hands it out (hk_hard_popped). */
 static void release(uint8_t *p) {
-    size_t bs = hk_page_of(hk_segment_of(p), p)->block_size;
-    if (!fill_intact(p, bs)) hk_heap_error("free", HK_ERR_FREED_WRITE, p, bs - TRAILER, 0);
     ((block_t *)p)->freed = 0; /* the ordinary free marks it again */
     hk_free_fast(p);
 }
