@@ -95,13 +95,16 @@ static void *free_in_thread(void *p) {
     return NULL;
 }
 
+/* A live neighbour keeps the page in use, so the block cannot be handed out again (to
+ * pthread_create, say) between the two frees: that would be a double free after reuse. */
 static int df_thread(void) {
-    char *p = malloc(48);
+    char *keep = malloc(48), *p = malloc(48);
     free(p);
     pthread_t t;
     if (pthread_create(&t, NULL, free_in_thread, opaque(p)) != 0) return 5;
     pthread_join(t, NULL);
     churn(48);
+    free(keep);
     return 0;
 }
 

@@ -152,15 +152,19 @@ def cells(text):
 
 
 def same_table(old, new, builds):
-    """The tables agree cell by cell, except where the hardened build's random block order
-    decides and nothing is promised (an underflow of a small block may land in the slice
-    before the page): those cells, and the counts above the table, are not compared."""
+    """The tables agree cell by cell in hakmem's columns, except where the hardened build's
+    random block order decides and nothing is promised (an underflow of a small block may land
+    in the slice before the page). glibc's column is not compared: what it does with a wild
+    pointer depends on the bytes before it, which address randomisation changes from run to
+    run. Nor are the counts above the table."""
     a, b = cells(old), cells(new)
     if a.keys() != b.keys():
         return False
     by_desc = {describe(c): c for c in CASES}
     for key in a:
         case = by_desc.get(key[0])
+        if key[1] == "glibc":
+            continue
         if key[1] == "hardened" and case and case.startswith("ov_under_") and \
                 case.endswith("_small") and expected("hardened", case) is None:
             continue
