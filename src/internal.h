@@ -253,6 +253,7 @@ void seg_purge_heap(heap_t *h, int force);
 uint64_t seg_purge_due(heap_t *h, uint64_t now);
 void seg_abandon_all(heap_t *h);
 uint64_t seg_abandoned_due(int force);
+uint64_t seg_list_due(const segment_t *list);
 int seg_cache_trim(int force);
 uint64_t seg_cache_due(void);
 void seg_lock_all(void);

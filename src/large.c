@@ -74,10 +74,8 @@ int huge_cache_trim(int force) {
 /* For the purger: unmap expired cached blocks; the time the next one expires, or 0. */
 uint64_t huge_cache_due(void) {
     huge_cache_trim(0);
-    uint64_t delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u, due = 0;
     pthread_mutex_lock(&huge_lock_m);
-    for (segment_t *seg = huge_cache; seg; seg = seg->next)
-        if (due == 0 || seg->cached_at_ns + delay < due) due = seg->cached_at_ns + delay;
+    uint64_t due = seg_list_due(huge_cache);
     pthread_mutex_unlock(&huge_lock_m);
     return due;
 }

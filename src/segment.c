@@ -79,13 +79,20 @@ int seg_cache_trim(int force) {
     return released;
 }
 
+/* The time the oldest segment of a list (linked by next, stamped cached_at_ns) has waited
+ * the purge delay, or 0 for an empty list. The caller holds the list's lock. */
+uint64_t seg_list_due(const segment_t *list) {
+    uint64_t delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u, due = 0;
+    for (const segment_t *seg = list; seg; seg = seg->next)
+        if (due == 0 || seg->cached_at_ns + delay < due) due = seg->cached_at_ns + delay;
+    return due;
+}
+
 /* For the purger: drop expired cached segments; the time the next one expires, or 0. */
 uint64_t seg_cache_due(void) {
     seg_cache_trim(0);
-    uint64_t delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u, due = 0;
     pthread_mutex_lock(&cache_lock);
-    for (segment_t *seg = cache_list; seg; seg = seg->next)
-        if (due == 0 || seg->cached_at_ns + delay < due) due = seg->cached_at_ns + delay;
+    uint64_t due = seg_list_due(cache_list);
     pthread_mutex_unlock(&cache_lock);
     return due;
 }
