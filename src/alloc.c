@@ -49,7 +49,7 @@ static void *alloc_from_class(heap_t *h, size_t cls) {
     return pop_checked(h, pg, pg->free);
 }
 
-HK_NOINLINE void *hk_malloc_generic(heap_t *h, size_t size) {
+HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {
     if (unlikely(h == &hk_heap_empty)) {
         h = heap_init_thread();
         if (h == NULL) goto oom;

@@ -28,7 +28,7 @@ static inline void *hk_malloc_fast(size_t size) {
             return b;
         }
     }
-    return hk_malloc_generic(h, size);
+    return hk_malloc_generic(size, h);
 }
 
 /* Owner-thread free: mark the block free and push it on the page's local list. */
@@ -39,18 +39,20 @@ static inline void hk_free_local(page_t *pg, block_t *b) {
 #ifdef HAKMEM_BUILD_STATS
     hk_heap_tls->st_free[pg->class_idx]++;
 #endif
-    if (unlikely(--pg->used == 0 || pg->in_full)) page_free_slow(hk_heap_tls, pg);
+    if (unlikely(--pg->used == 0)) page_free_slow(hk_heap_tls, pg); /* emptied, or full */
 }
 
 static inline void hk_free_fast(void *p) {
-    uintptr_t si = hk_segment_index(p);
+    /* p's own segment index, not hk_segment_index's (p-1): one instruction less, and the one
+     * block it misses, a huge block at offset SEG_SIZE, is found by hk_free_unmapped. */
+    uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
     if (unlikely(!hk_segment_known(si))) { /* NULL and foreign pointers end here */
-        hk_bad_pointer("free", p);
+        hk_free_unmapped(p);
         return;
     }
     segment_t *seg = (segment_t *)(si << SEG_SHIFT);
     page_t *pg = hk_page_of(seg, p);
-    if (likely(atomic_load_explicit(&seg->thread_id, memory_order_relaxed) == hk_thread_self())) {
+    if (likely(HK_PEEK(seg->thread_id, uintptr_t) == hk_thread_self())) {
         block_t *b = (block_t *)p;
         /* Marked free already, or not at a block boundary: check it off the fast path. */
         if (unlikely(b->freed == (uintptr_t)pg ||

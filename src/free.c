@@ -29,6 +29,15 @@ HK_COLD void hk_free_marked(page_t *pg, block_t *b) {
     hk_free_local(pg, b);
 }
 
+/* The fast path's segment index names no segment: NULL, a foreign pointer, or a huge block
+ * placed at offset SEG_SIZE of its mapping (an alignment above SEG_SIZE), whose header is
+ * the segment before. */
+HK_COLD void hk_free_unmapped(void *p) {
+    segment_t *seg = hk_segment_of(p);
+    if (p != NULL && seg != NULL && seg->kind != SEG_NORMAL) huge_free(seg, p);
+    else hk_bad_pointer("free", p);
+}
+
 HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
     if (seg->kind != SEG_NORMAL) {
         huge_free(seg, p);

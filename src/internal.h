@@ -66,7 +66,11 @@ typedef struct page_s {
     block_t *free;
     block_t *local_free;
     struct page_s *next, *prev; /* heap queue or full list */
-    uint32_t used;              /* blocks handed out and not yet returned to free/local_free */
+    /* Blocks handed out and not yet returned to free/local_free. On the full list (in_full,
+     * not a large page) it is parked at 1: every block is out then, so the true count is
+     * `reserved`, and the owner's next free takes the slow path with the one test
+     * `--used == 0` that also finds an emptied page. */
+    uint32_t used;
     uint16_t capacity;          /* blocks carved into lists so far (lazy extension) */
     uint8_t in_full;            /* on the heap's full list; the owner's own bookkeeping */
     uint8_t is_zero;            /* large pages: memory known to be zero */
@@ -74,9 +78,11 @@ typedef struct page_s {
     uintptr_t start;            /* address of the first block, for that test */
     /* shared line: fixed while the page lives, except remote_free */
     _Alignas(64) _Atomic uintptr_t remote_free; /* block list | RF_ flags */
+    /* The descriptor of the page this slice belongs to: the entry itself for a free slice and
+     * for a page's first slice (one load finds a block's page). NULL in huge mappings. */
+    struct page_s *head;
     uint32_t block_size;
-    uint16_t slice_offset; /* bytes back from this slice entry to its page's head entry */
-    uint16_t reserved;     /* blocks that fit; 0 for a free slice */
+    uint16_t reserved; /* blocks that fit; 0 for a free slice */
     uint8_t slice_count;
     uint8_t class_idx;
 } page_t;
@@ -94,7 +100,7 @@ _Static_assert(CLASS_COUNT <= 64, "class bit masks (remote_hint, empty_current) 
 enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
 
 typedef struct segment_s {
-    page_t slices[SLICES_PER_SEG + 1]; /* the extra entry serves huge blocks at offset SEG_SIZE */
+    page_t slices[SLICES_PER_SEG];
     _Atomic uintptr_t thread_id;       /* owner, 0 when abandoned or huge */
     _Atomic(struct heap_s *) heap;     /* owner heap, NULL when abandoned */
     uint64_t free_mask;                /* slices not in a page */
@@ -156,6 +162,24 @@ extern uint8_t hk_medium_class[MEDIUM_MAX >> 11];
 extern uint8_t hk_class_slices[CLASS_COUNT];
 
 /* ---- inline helpers ---- */
+
+/* A relaxed load of a word other threads may store at the same time, for the fast paths'
+ * tests whose every outcome is safe (a stale owner id or map byte sends the call to the
+ * slow path, which re-reads). A plain load, so the compiler folds it into the compare (one
+ * instruction per test, measured in architecture.md); under ThreadSanitizer the atomic
+ * load it understands. */
+#if defined(__SANITIZE_THREAD__)
+#define HK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HK_TSAN 1
+#endif
+#endif
+#ifdef HK_TSAN
+#define HK_PEEK(obj, type) atomic_load_explicit(&(obj), memory_order_relaxed)
+#else
+#define HK_PEEK(obj, type) (*(const type *)&(obj))
+#endif
 static inline uintptr_t hk_thread_self(void) {
     uintptr_t tid;
     __asm__("mov %%fs:0, %0" : "=r"(tid)); /* TCB self pointer: unique per live thread */
@@ -180,7 +204,7 @@ static inline uintptr_t hk_segment_index(const void *p) {
 /* 1 when the index is one of our segments; NULL and foreign pointers give 0. */
 static inline int hk_segment_known(uintptr_t si) {
     return likely(si < SEG_MAP_COUNT) &&
-           likely(atomic_load_explicit(&hk_seg_map[si], memory_order_relaxed) != 0);
+           likely(HK_PEEK(hk_seg_map[si], uint8_t) != 0);
 }
 
 static inline segment_t *hk_segment_of(const void *p) {
@@ -188,9 +212,10 @@ static inline segment_t *hk_segment_of(const void *p) {
     return hk_segment_known(si) ? (segment_t *)(si << SEG_SHIFT) : NULL;
 }
 
+/* The page of a block in a normal segment. The slice index comes from p's own bits (a shift
+ * and a mask, no subtraction). */
 static inline page_t *hk_page_of(segment_t *seg, const void *p) {
-    page_t *s = &seg->slices[((uintptr_t)p - (uintptr_t)seg) >> SLICE_SHIFT];
-    return (page_t *)((char *)s - s->slice_offset);
+    return seg->slices[((uintptr_t)p >> SLICE_SHIFT) & (SLICES_PER_SEG - 1)].head;
 }
 
 static inline uint8_t *hk_page_start(page_t *pg) {
@@ -297,10 +322,11 @@ void purger_fork_parent(void);
 void purger_fork_child(void);
 
 /* ---- alloc.c / free.c ---- */
-void *hk_malloc_generic(heap_t *h, size_t size);
+void *hk_malloc_generic(size_t size, heap_t *h); /* size first: it arrives in the same register */
 void *hk_alloc_aligned(size_t align, size_t size);
 void hk_free_slow(segment_t *seg, page_t *pg, void *p);
 void hk_free_marked(page_t *pg, block_t *b);
+void hk_free_unmapped(void *p);
 void *hk_pop_far(heap_t *h, page_t *pg, block_t *b);
 void *hk_alloc_aligned_raw(size_t align, size_t size);
 size_t hk_block_size(const void *p);

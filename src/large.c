@@ -107,9 +107,7 @@ static void huge_header_init(segment_t *seg, size_t size, size_t off) {
     pg->class_idx = HUGE_CLASS;
     pg->reserved = 1;
     pg->used = 1;
-    pg->slice_count = 1;
-    if (off >> SLICE_SHIFT)
-        seg->slices[off >> SLICE_SHIFT].slice_offset = (uint16_t)((off >> SLICE_SHIFT) * sizeof(page_t));
+    pg->slice_count = 1; /* the slices' `head` stay NULL: a huge block has no page */
 }
 
 static void cache_push_locked(segment_t *seg) {

@@ -144,6 +144,15 @@ static int page_mark_full(page_t *pg) {
     }
 }
 
+/* A full page's `used` is parked at 1 (see page_t); a large page's is always true. */
+static void used_park(page_t *pg) {
+    if (pg->class_idx != LARGE_CLASS) pg->used = 1;
+}
+
+static void used_unpark(page_t *pg) {
+    if (pg->class_idx != LARGE_CLASS) pg->used = pg->reserved;
+}
+
 static void page_unfull(heap_t *h, page_t *pg) {
     list_remove(&h->full[pg->class_idx], pg);
     pg->in_full = 0;
@@ -168,6 +177,7 @@ static int page_to_full(heap_t *h, page_t *pg) {
     }
     queue_remove(h, pg);
     pg->in_full = 1;
+    used_park(pg); /* every block is out: used == reserved */
     list_push_back(&h->full[pg->class_idx], pg);
     return 0;
 }
@@ -183,6 +193,7 @@ static void collect_full(heap_t *h) {
             next = pg->next;
             if ((atomic_load_explicit(&pg->remote_free, memory_order_relaxed) & ~RF_FLAGS) == 0)
                 continue;
+            used_unpark(pg);
             page_collect(pg);
             if (pg->used == 0) {
                 list_remove(&h->full[cls], pg);
@@ -190,6 +201,8 @@ static void collect_full(heap_t *h) {
                 page_retire(h, pg);
             } else if (cls != LARGE_CLASS && pg->free) {
                 page_unfull(h, pg);
+            } else {
+                used_park(pg); /* still full (its remote list was dropped as damaged) */
             }
         }
     }
@@ -271,7 +284,11 @@ void page_free_slow(heap_t *h, page_t *pg) {
         page_retire(h, pg);
         return;
     }
-    if (pg->in_full) page_unfull(h, pg);
+    if (pg->in_full) { /* the first free since the page went full: its parked count hit 0 */
+        used_unpark(pg);
+        pg->used--;
+        page_unfull(h, pg);
+    }
     /* An empty page goes back to its segment unless it is the class's current page,
      * which stays so that a class hovering around one page does not thrash. */
     if (pg->used == 0 && h->queues[cls].first != pg) {
@@ -286,6 +303,7 @@ void page_free_slow(heap_t *h, page_t *pg) {
  * Returns 0, leaving it untouched otherwise, if the page is empty: the caller frees it. */
 int page_adopt(heap_t *h, page_t *pg) {
     pg->next = pg->prev = NULL;
+    if (pg->in_full) used_unpark(pg);
     pg->in_full = 0;
     atomic_fetch_and_explicit(&pg->remote_free, ~RF_FULL, memory_order_relaxed);
     page_collect(pg);

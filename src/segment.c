@@ -125,6 +125,7 @@ static segment_t *seg_obtain(void) {
     seg = os_map_aligned(SEG_SIZE, SEG_SIZE);
     if (!seg) return NULL;
     /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
+    for (size_t i = 0; i < SLICES_PER_SEG; i++) seg->slices[i].head = &seg->slices[i];
     seg->kind = SEG_NORMAL;
     seg->free_mask = USABLE_SLICES;
     hk_harden_new_segment(seg);
@@ -149,7 +150,7 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
     memset(pg, 0, sizeof *pg);
     pg->is_zero = (seg->dirty_mask & run) == 0;
     pg->slice_count = (uint8_t)k;
-    for (size_t j = 1; j < k; j++) pg[j].slice_offset = (uint16_t)(j * sizeof(page_t));
+    for (size_t j = 0; j < k; j++) pg[j].head = pg;
     seg->free_mask &= ~run;
     seg->dirty_mask &= ~run;
     return pg;
@@ -178,8 +179,8 @@ static segment_t *abandoned_pop(void) {
 static void seg_slices_free(segment_t *seg, page_t *pg) {
     page_await_notifier(pg); /* a remote freer may still be setting our hint */
     size_t first = (size_t)(pg - seg->slices), k = pg->slice_count;
-    for (size_t j = 1; j < k; j++) pg[j].slice_offset = 0;
     memset(pg, 0, sizeof *pg);
+    for (size_t j = 0; j < k; j++) pg[j].head = &pg[j];
     uint64_t run = hk_slice_run_mask(first, k);
     seg->free_mask |= run;
     seg->dirty_mask |= run;
