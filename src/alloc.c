@@ -38,13 +38,8 @@ HK_NOINLINE void *hk_pop_far(heap_t *h, page_t *pg, block_t *b) { return pop_che
 static void *alloc_from_class(heap_t *h, size_t cls) {
     page_t *pg = h->queues[cls].first;
     if (unlikely(pg == NULL || pg->free == NULL)) {
-        if (pg && pg->local_free) { /* the common refill: this page's own frees */
-            pg->free = pg->local_free;
-            pg->local_free = NULL;
-        } else {
-            pg = page_find(h, cls);
-            if (pg == NULL) return NULL;
-        }
+        pg = page_find(h, cls);
+        if (pg == NULL) return NULL;
     }
     return pop_checked(h, pg, pg->free);
 }

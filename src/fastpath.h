@@ -34,8 +34,8 @@ static inline void *hk_malloc_fast(size_t size) {
 /* Owner-thread free: mark the block free and push it on the page's local list. */
 static inline void hk_free_local(page_t *pg, block_t *b) {
     b->freed = (uintptr_t)pg;
-    b->next = pg->local_free;
-    pg->local_free = b;
+    b->next = pg->free;
+    pg->free = b;
 #ifdef HAKMEM_BUILD_STATS
     hk_heap_tls->st_free[pg->class_idx]++;
 #endif

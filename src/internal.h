@@ -55,8 +55,9 @@ typedef struct block_s {
 
 struct heap_s;
 
-/* One page: a run of slices holding blocks of one class. The owner thread uses `free`
- * (malloc pops) and `local_free` (free pushes); other threads push on `remote_free`,
+/* One page: a run of slices holding blocks of one class. The owner thread's malloc pops
+ * `free` and its free pushes there (the block freed last is handed out next, while its
+ * line is still in cache); other threads push on `remote_free`,
  * whose low bits carry the RF_ flags below (blocks are 16-byte aligned).
  * Two cache lines: the first is written by the owner's malloc and free; the second holds
  * what remote freers read and write, so a thread that only frees into a page another
@@ -64,9 +65,8 @@ struct heap_s;
 typedef struct page_s {
     /* owner's line */
     block_t *free;
-    block_t *local_free;
     struct page_s *next, *prev; /* heap queue or full list */
-    /* Blocks handed out and not yet returned to free/local_free. On the full list (in_full,
+    /* Blocks handed out and not yet returned to `free`. On the full list (in_full,
      * not a large page) it is parked at 1: every block is out then, so the true count is
      * `reserved`, and the owner's next free takes the slow path with the one test
      * `--used == 0` that also finds an emptied page. */

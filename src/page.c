@@ -1,5 +1,5 @@
 /* Pages: the per-class queues of a heap, lazy extension of fresh pages, collection of
- * local and remote frees, and moving pages between the queue and the full list.
+ * remote frees, and moving pages between the queue and the full list.
  * Runs only on the owner thread of the heap; the one cross-thread word is remote_free
  * (its protocol is described at RF_FULL in internal.h). */
 #include <sched.h>
@@ -70,12 +70,8 @@ static void queue_push_back(heap_t *h, page_t *pg) {
     if (q->first == pg) heap_direct_update(h, pg->class_idx);
 }
 
-/* Make local and remote frees available to malloc. Returns the number of remote blocks. */
+/* Make remote frees available to malloc. Returns the number of blocks taken. */
 static size_t page_collect(page_t *pg) {
-    if (pg->free == NULL && pg->local_free != NULL) {
-        pg->free = pg->local_free;
-        pg->local_free = NULL;
-    }
     if ((atomic_load_explicit(&pg->remote_free, memory_order_relaxed) & ~RF_FLAGS) == 0) return 0;
     uintptr_t rf = atomic_fetch_and_explicit(&pg->remote_free, RF_FLAGS, memory_order_acquire);
     block_t *list = (block_t *)(rf & ~RF_FLAGS);
