@@ -43,16 +43,15 @@ static inline void hk_free_local(page_t *pg, block_t *b) {
 }
 
 static inline void hk_free_fast(void *p) {
-    /* p's own segment index, not hk_segment_index's (p-1): one instruction less, and the one
-     * block it misses, a huge block at offset SEG_SIZE, is found by hk_free_unmapped. */
+    /* p's own segment index, not hk_segment_index's (p-1): a huge block at offset SEG_SIZE,
+     * the one block it misses, is found by hk_free_other. */
     uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
-    if (unlikely(!hk_segment_known(si))) { /* NULL and foreign pointers end here */
-        hk_free_unmapped(p);
-        return;
-    }
-    segment_t *seg = (segment_t *)(si << SEG_SHIFT);
-    page_t *pg = hk_page_of(seg, p);
-    if (likely(HK_PEEK(seg->thread_id, uintptr_t) == hk_thread_self())) {
+    /* One compare finds a block of a segment this thread owns; NULL, foreign pointers,
+     * other threads' and huge blocks all take hk_free_other. */
+    if (likely(si < HK_PEEK(hk_seg_count, uintptr_t)) &&
+        likely(HK_PEEK(hk_seg_owner[si], uintptr_t) == hk_thread_self())) {
+        segment_t *seg = (segment_t *)(si << SEG_SHIFT);
+        page_t *pg = hk_page_of(seg, p);
         block_t *b = (block_t *)p;
         /* Marked free already, or not at a block boundary: check it off the fast path. */
         if (unlikely(b->freed == (uintptr_t)pg ||
@@ -63,7 +62,7 @@ static inline void hk_free_fast(void *p) {
         hk_free_local(pg, b);
         return;
     }
-    hk_free_slow(seg, pg, p);
+    hk_free_other(p);
 }
 
 /* The entry points every malloc and free goes through; the hardened build takes over here. */

@@ -29,13 +29,13 @@ HK_COLD void hk_free_marked(page_t *pg, block_t *b) {
     hk_free_local(pg, b);
 }
 
-/* The fast path's segment index names no segment: NULL, a foreign pointer, or a huge block
- * placed at offset SEG_SIZE of its mapping (an alignment above SEG_SIZE), whose header is
- * the segment before. */
-HK_COLD void hk_free_unmapped(void *p) {
+/* A free the fast path did not take: NULL, a foreign pointer, a block of another thread's
+ * (or no thread's) segment, or a huge block, which may sit at offset SEG_SIZE of its
+ * mapping (an alignment above SEG_SIZE) with its header in the segment before. */
+HK_NOINLINE void hk_free_other(void *p) {
     segment_t *seg = hk_segment_of(p);
-    if (p != NULL && seg != NULL && seg->kind != SEG_NORMAL) huge_free(seg, p);
-    else hk_bad_pointer("free", p);
+    if (p == NULL || seg == NULL) hk_bad_pointer("free", p);
+    else hk_free_slow(seg, hk_page_of(seg, p), p);
 }
 
 HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {

@@ -96,8 +96,8 @@ void heap_unlock_all(void) { pthread_mutex_unlock(&heaps_lock); }
 heap_t *heap_live_list(void) { return heaps_live; }
 
 /* In a fork child only the forking thread survives. The other heaps may have been caught
- * mid-operation, so their segments are never reused: they are marked with an owner id no
- * thread has, which sends every free into them down the remote path. */
+ * mid-operation, so their segments are never reused: they are marked as owned by no thread,
+ * which sends every free into them down the remote path. */
 void heap_after_fork_child(void) {
     heap_t *self = hk_heap_tls, *next;
     heap_t *h = heaps_live;
@@ -110,7 +110,7 @@ void heap_after_fork_child(void) {
             continue;
         }
         for (segment_t *seg = h->segments; seg; seg = seg->next) {
-            atomic_store(&seg->thread_id, 1);
+            hk_segment_set_owner(seg, HK_OWNER_NONE);
             atomic_store(&seg->heap, NULL);
         }
         h->segments = NULL;

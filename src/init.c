@@ -5,8 +5,6 @@
 
 #include "internal.h"
 
-_Atomic uint8_t hk_seg_map[SEG_MAP_COUNT];
-
 static _Atomic int init_state; /* 0: not started, 1: running, 2: done */
 static __thread int init_running_here __attribute__((tls_model("initial-exec")));
 extern char **environ;
@@ -44,6 +42,7 @@ void hk_process_init(void) {
         return;
     }
     init_running_here = 1;
+    seg_map_init(); /* first: a libc call below may allocate */
     size_class_init();
     env_seen = environ != NULL;
     options_load();

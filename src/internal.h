@@ -12,6 +12,10 @@
 
 #include "hakmem.h"
 
+/* Everything declared below is internal to the library: hidden visibility lets the compiler
+ * address globals directly (rip-relative) instead of through the GOT. */
+#pragma GCC visibility push(hidden)
+
 #define HK_API __attribute__((visibility("default")))
 #define HK_NOINLINE __attribute__((noinline))
 #define HK_COLD __attribute__((cold, noinline))
@@ -101,7 +105,6 @@ enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
 
 typedef struct segment_s {
     page_t slices[SLICES_PER_SEG];
-    _Atomic uintptr_t thread_id;       /* owner, 0 when abandoned or huge */
     _Atomic(struct heap_s *) heap;     /* owner heap, NULL when abandoned */
     uint64_t free_mask;                /* slices not in a page */
     uint64_t dirty_mask;               /* free slices that may still be resident */
@@ -151,7 +154,14 @@ typedef struct heap_s {
 } heap_t;
 
 /* ---- globals ---- */
-extern _Atomic uint8_t hk_seg_map[SEG_MAP_COUNT];
+/* The segment map (src/segment.c): one word per possible segment of the 47-bit address
+ * space, mapped at process init with MAP_NORESERVE (only the pages where segments lie are
+ * ever touched). 0: not a segment of ours. HK_OWNER_NONE: a segment no thread owns (huge,
+ * cached, abandoned, or a dead thread's in a fork child). Otherwise the owner thread's
+ * hk_thread_self(), so free tests "ours and local" with one compare. */
+#define HK_OWNER_NONE ((uintptr_t)1)
+extern _Atomic uintptr_t *hk_seg_owner;
+extern _Atomic uintptr_t hk_seg_count; /* entries of hk_seg_owner; 0 until it is mapped */
 extern heap_t hk_heap_empty;
 extern page_t hk_page_empty;
 extern __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec")));
@@ -201,10 +211,17 @@ static inline uintptr_t hk_segment_index(const void *p) {
     return ((uintptr_t)p - 1) >> SEG_SHIFT;
 }
 
+/* The segment map's word for index si: 0 for NULL, foreign pointers, or before init. */
+static inline uintptr_t hk_segment_owner(uintptr_t si) {
+    return likely(si < HK_PEEK(hk_seg_count, uintptr_t)) ? HK_PEEK(hk_seg_owner[si], uintptr_t)
+                                                          : 0;
+}
+
 /* 1 when the index is one of our segments; NULL and foreign pointers give 0. */
-static inline int hk_segment_known(uintptr_t si) {
-    return likely(si < SEG_MAP_COUNT) &&
-           likely(HK_PEEK(hk_seg_map[si], uint8_t) != 0);
+static inline int hk_segment_known(uintptr_t si) { return hk_segment_owner(si) != 0; }
+
+static inline void hk_segment_set_owner(const void *seg, uintptr_t owner) {
+    atomic_store_explicit(&hk_seg_owner[(uintptr_t)seg >> SEG_SHIFT], owner, memory_order_relaxed);
 }
 
 static inline segment_t *hk_segment_of(const void *p) {
@@ -272,6 +289,7 @@ int os_barrier_all(void);
 uint64_t os_now_ns(void);
 
 /* ---- segment.c ---- */
+int seg_map_init(void);
 page_t *seg_page_alloc(heap_t *h, size_t slices);
 void seg_page_free(heap_t *h, page_t *pg);
 void seg_purge_heap(heap_t *h, int force);
@@ -326,7 +344,7 @@ void *hk_malloc_generic(size_t size, heap_t *h); /* size first: it arrives in th
 void *hk_alloc_aligned(size_t align, size_t size);
 void hk_free_slow(segment_t *seg, page_t *pg, void *p);
 void hk_free_marked(page_t *pg, block_t *b);
-void hk_free_unmapped(void *p);
+void hk_free_other(void *p);
 void *hk_pop_far(heap_t *h, page_t *pg, block_t *b);
 void *hk_alloc_aligned_raw(size_t align, size_t size);
 size_t hk_block_size(const void *p);
@@ -375,5 +393,7 @@ void hk_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- init.c ---- */
 void hk_process_init(void);
+
+#pragma GCC visibility pop
 
 #endif

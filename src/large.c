@@ -27,7 +27,7 @@ static void huge_account(int64_t bytes) {
 static void huge_unmap(segment_t *seg) {
     huge_account(-(int64_t)seg->map_size);
     atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
-    atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+    hk_segment_set_owner(seg, 0);
     os_unmap(seg, seg->map_size);
 }
 
@@ -144,7 +144,7 @@ static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
             tail->cached_at_ns = seg->cached_at_ns; /* it expires when the whole would have */
             seg->map_size = cut;
             atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
-            atomic_store_explicit(&hk_seg_map[(uintptr_t)tail >> SEG_SHIFT], 1, memory_order_relaxed);
+            hk_segment_set_owner(tail, HK_OWNER_NONE);
             pthread_mutex_lock(&huge_lock_m);
             int keep = huge_cache_entries < HUGE_CACHE_MAX_ENTRIES;
             if (keep) cache_push_locked(tail);
@@ -155,9 +155,9 @@ static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
     }
     segment_t *moved = os_map_aligned(need, SEG_SIZE);
     if (moved) {
-        atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+        hk_segment_set_owner(seg, 0);
         if (os_move(seg, have, moved)) {
-            atomic_store_explicit(&hk_seg_map[(uintptr_t)moved >> SEG_SHIFT], 1, memory_order_relaxed);
+            hk_segment_set_owner(moved, HK_OWNER_NONE);
             huge_account((int64_t)(need - have));
             moved->map_size = need;
             return moved;
@@ -175,6 +175,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     size_t off = a <= SEG_SIZE ? (hdr + a - 1) & ~(a - 1) : SEG_SIZE;
     if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
     size_t need = (off + size + hk_harden_huge_guard() + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+    if (!seg_map_init()) return NULL;
     segment_t *seg = off == hdr ? cache_take(need) : NULL;
     size_t dirty;
     if (seg && (seg = cache_fit(seg, need, &dirty)) != NULL) {
@@ -198,7 +199,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
         atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
         huge_header_init(seg, need, off);
         hk_harden_huge_mapped(seg, need);
-        atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
+        hk_segment_set_owner(seg, HK_OWNER_NONE);
     }
     seg->kind = SEG_HUGE;
     return (uint8_t *)seg + off;
@@ -236,13 +237,13 @@ static segment_t *cache_merge_locked(segment_t *seg) {
         next = c->next;
         if ((uint8_t *)c == (uint8_t *)seg + seg->map_size) {
             cache_unlink(c);
-            atomic_store_explicit(&hk_seg_map[(uintptr_t)c >> SEG_SHIFT], 0, memory_order_relaxed);
+            hk_segment_set_owner(c, 0);
             atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
             seg->map_size += c->map_size;
             next = huge_cache; /* the list changed: look again */
         } else if ((uint8_t *)c + c->map_size == (uint8_t *)seg) {
             cache_unlink(c);
-            atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+            hk_segment_set_owner(seg, 0);
             atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
             c->map_size += seg->map_size;
             seg = c;

@@ -17,6 +17,20 @@ static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 static segment_t *abandoned_list;
 static _Atomic long abandoned_count; /* lets a reclaim attempt skip the lock */
 
+_Atomic uintptr_t *hk_seg_owner;
+_Atomic uintptr_t hk_seg_count;
+
+/* Map the segment map (see internal.h). Without it no segment can be registered, so every
+ * allocation fails with ENOMEM; the fast paths see a count of 0 and send every free to the
+ * slow path. Returns 1 on success. */
+int seg_map_init(void) {
+    if (atomic_load_explicit(&hk_seg_count, memory_order_relaxed)) return 1;
+    hk_seg_owner = os_map(SEG_MAP_COUNT * sizeof(uintptr_t));
+    if (hk_seg_owner == NULL) return 0;
+    atomic_store_explicit(&hk_seg_count, SEG_MAP_COUNT, memory_order_release);
+    return 1;
+}
+
 static void seg_list_push(segment_t **list, segment_t *seg) {
     seg->prev = NULL;
     seg->next = *list;
@@ -39,7 +53,7 @@ static void seg_unmap(segment_t *seg) {
     stats_add(&hk_counters.committed, &hk_counters.committed_peak, -dirty_bytes(seg));
     stats_add(&hk_counters.seg_count, &hk_counters.seg_peak, -1);
     stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, -(int64_t)SEG_SIZE);
-    atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 0, memory_order_relaxed);
+    hk_segment_set_owner(seg, 0);
     os_unmap(seg, SEG_SIZE);
 }
 
@@ -98,7 +112,7 @@ uint64_t seg_cache_due(void) {
 }
 
 static void seg_release(segment_t *seg) {
-    atomic_store_explicit(&seg->thread_id, 0, memory_order_relaxed);
+    hk_segment_set_owner(seg, HK_OWNER_NONE);
     atomic_store_explicit(&seg->heap, NULL, memory_order_relaxed);
     if (hk_opt.purge_delay_ms == 0) seg_purge(seg);
     seg->cached_at_ns = os_now_ns();
@@ -122,6 +136,7 @@ static segment_t *seg_obtain(void) {
     }
     pthread_mutex_unlock(&cache_lock);
     if (seg) return seg;
+    if (!seg_map_init()) return NULL;
     seg = os_map_aligned(SEG_SIZE, SEG_SIZE);
     if (!seg) return NULL;
     /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
@@ -131,7 +146,7 @@ static segment_t *seg_obtain(void) {
     hk_harden_new_segment(seg);
     stats_add(&hk_counters.seg_count, &hk_counters.seg_peak, 1);
     stats_add(&hk_counters.mapped, &hk_counters.mapped_peak, (int64_t)SEG_SIZE);
-    atomic_store_explicit(&hk_seg_map[(uintptr_t)seg >> SEG_SHIFT], 1, memory_order_relaxed);
+    hk_segment_set_owner(seg, HK_OWNER_NONE);
     return seg;
 }
 
@@ -193,7 +208,7 @@ static uint64_t deadline_of(heap_t *h) {
 /* Adopt an exited thread's segment. Returns 0 if it turned out empty and was released. */
 static int seg_reclaim(heap_t *h, segment_t *seg) {
     atomic_store(&seg->heap, h);
-    atomic_store(&seg->thread_id, h->thread_id);
+    hk_segment_set_owner(seg, h->thread_id);
     atomic_fetch_add_explicit(&hk_counters.reclaimed, 1, memory_order_relaxed);
     for (size_t i = 1; i < SLICES_PER_SEG;) {
         page_t *pg = &seg->slices[i];
@@ -253,7 +268,7 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k) {
     seg = seg_obtain();
     if (!seg) return NULL;
     seg->heap = h;
-    atomic_store_explicit(&seg->thread_id, h->thread_id, memory_order_relaxed);
+    hk_segment_set_owner(seg, h->thread_id);
     seg_list_push(&h->segments, seg);
     return seg_try_alloc(seg, k);
 }
@@ -318,7 +333,7 @@ void seg_abandon_all(heap_t *h) {
             else dirty = 1;
         }
         seg->cached_at_ns = now;
-        atomic_store(&seg->thread_id, 0);
+        hk_segment_set_owner(seg, HK_OWNER_NONE);
         atomic_store(&seg->heap, NULL);
         atomic_fetch_add_explicit(&hk_counters.abandoned, 1, memory_order_relaxed);
         pthread_mutex_lock(&abandoned_lock);
