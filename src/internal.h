@@ -211,10 +211,14 @@ static inline uintptr_t hk_segment_index(const void *p) {
     return ((uintptr_t)p - 1) >> SEG_SHIFT;
 }
 
-/* The segment map's word for index si: 0 for NULL, foreign pointers, or before init. */
+/* The segment map's word for index si: 0 for NULL, foreign pointers, or before init. The
+ * count is published (release) after the map's address, so it is loaded first: here with
+ * acquire; free's fast path keeps plain loads, which fold into its compares, in the same
+ * order (x86 does not reorder loads with loads). */
 static inline uintptr_t hk_segment_owner(uintptr_t si) {
-    return likely(si < HK_PEEK(hk_seg_count, uintptr_t)) ? HK_PEEK(hk_seg_owner[si], uintptr_t)
-                                                          : 0;
+    return likely(si < atomic_load_explicit(&hk_seg_count, memory_order_acquire))
+               ? HK_PEEK(hk_seg_owner[si], uintptr_t)
+               : 0;
 }
 
 /* 1 when the index is one of our segments; NULL and foreign pointers give 0. */
