@@ -1,5 +1,5 @@
-/* Allocation entry points of the hk_ API: malloc's slow path, calloc, realloc and the
- * aligned allocations. Pointers are always 16-byte aligned; failures return NULL with
+/* Allocation entry points of the hk_ API: malloc's slow path, calloc and the aligned
+ * allocations (realloc is in realloc.c). Pointers are always 16-byte aligned; failures return NULL with
  * errno = ENOMEM (EINVAL for a bad alignment), never abort. */
 #include <errno.h>
 #include <string.h>
@@ -125,26 +125,4 @@ HK_API int hk_posix_memalign(void **out, size_t align, size_t size) {
     if (p == NULL) return ENOMEM;
     *out = p;
     return 0;
-}
-
-HK_API void *hk_realloc(void *p, size_t size) {
-    if (hk_hardened()) return hk_hard_realloc(p, size);
-    if (p == NULL) return hk_malloc_inline(size);
-    if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
-        hk_free_inline(p);
-        return NULL;
-    }
-    size_t old = hk_block_size(p);
-    if (old == 0) {
-        hk_bad_pointer("realloc", p);
-        errno = EINVAL;
-        return NULL;
-    }
-    /* Keep the block when the new size fits and would not waste more than half of it. */
-    if (size <= old && size >= old / 2) return p;
-    void *q = hk_malloc_inline(size);
-    if (q == NULL) return NULL;
-    memcpy(q, p, size < old ? size : old);
-    hk_free_inline(p);
-    return q;
 }

@@ -296,6 +296,7 @@ uint64_t os_now_ns(void);
 int seg_map_init(void);
 page_t *seg_page_alloc(heap_t *h, size_t slices);
 void seg_page_free(heap_t *h, page_t *pg);
+int seg_run_resize(heap_t *h, page_t *pg, size_t k);
 void seg_purge_heap(heap_t *h, int force);
 uint64_t seg_purge_due(heap_t *h, uint64_t now);
 void seg_abandon_all(heap_t *h);

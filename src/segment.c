@@ -298,6 +298,47 @@ void seg_page_free(heap_t *h, page_t *pg) {
     purger_notify(); /* free memory is now retained: make sure someone returns it in time */
 }
 
+/* Resize a one-block page (a large block's slice run) in place to `k` slices: it grows into
+ * the free slices right after it, or gives its tail back. Returns 0, changing nothing, when
+ * the slices after it are not free. Only the owner calls it, for its own page. */
+int seg_run_resize(heap_t *h, page_t *pg, size_t k) {
+    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    size_t first = (size_t)(pg - seg->slices), k0 = pg->slice_count;
+    if (k == k0) return 1;
+    if (k == 0 || first + k > SLICES_PER_SEG) return 0;
+    int freed = 0;
+    pthread_mutex_lock(&h->seg_lock);
+    if (k > k0) {
+        uint64_t run = hk_slice_run_mask(first + k0, k - k0);
+        if ((seg->free_mask & run) != run) {
+            pthread_mutex_unlock(&h->seg_lock);
+            return 0;
+        }
+        int64_t clean = (int64_t)(k - k0 - (size_t)__builtin_popcountll(seg->dirty_mask & run));
+        stats_add(&hk_counters.committed, &hk_counters.committed_peak, clean * (int64_t)SLICE_SIZE);
+        for (size_t j = k0; j < k; j++) pg[j].head = pg;
+        seg->free_mask &= ~run;
+        seg->dirty_mask &= ~run;
+    } else {
+        for (size_t j = k; j < k0; j++) { /* free slices: zero, their own head */
+            memset(&pg[j], 0, sizeof pg[j]);
+            pg[j].head = &pg[j];
+        }
+        uint64_t run = hk_slice_run_mask(first + k, k0 - k);
+        seg->free_mask |= run;
+        seg->dirty_mask |= run;
+        if (deadline_of(h) == 0)
+            atomic_store_explicit(&h->purge_deadline_ns,
+                                  os_now_ns() + (uint64_t)hk_opt.purge_delay_ms * 1000000u,
+                                  memory_order_relaxed);
+        freed = 1;
+    }
+    pg->slice_count = (uint8_t)k;
+    pthread_mutex_unlock(&h->seg_lock);
+    if (freed) purger_notify();
+    return 1;
+}
+
 void seg_purge_heap(heap_t *h, int force) {
     if (!force && (deadline_of(h) == 0 || os_now_ns() < deadline_of(h))) return;
     pthread_mutex_lock(&h->seg_lock);

@@ -5,7 +5,7 @@
 # with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
 #   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
-for prog in conformance stress crossthread churn fork large handoff tiers; do
+for prog in conformance stress crossthread churn fork large handoff tiers realloc; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
@@ -38,7 +38,7 @@ t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
 # No caches and immediate purging: every free that empties a page or segment goes back to the
 # OS at once, so reuse of purged memory (calloc zeroing, stale list heads) is exercised hard.
 hk_nocache=(HAKMEM_PURGE_DELAY_MS=0 HAKMEM_SEGMENT_CACHE=0 HAKMEM_LARGE_CACHE_MB=0)
-for prog in stress crossthread churn large handoff tiers; do
+for prog in stress crossthread churn large handoff tiers realloc; do
     t "alloc_$prog/preload-nocache" env "${hk_nocache[@]}" LD_PRELOAD="$HK_LIB" \
         "build/tests/alloc_$prog"
 done

@@ -1,0 +1,90 @@
+/* realloc: where a block that changes size goes. A growing block above RUN_MIN moves to a
+ * slice run of its own, where it then grows and shrinks in place; huge blocks are resized by
+ * remapping. Never copies more than the old block holds, never frees before the copy. */
+#include <errno.h>
+#include <string.h>
+
+#include "fastpath.h"
+
+/* Growing past this, a block leaves its size class for a slice run of its own (64 KiB at
+ * least), so that its next growth is in place. Below it, a run's untouched slack would cost
+ * more than the copies it saves (figures in docs/architecture.md). */
+#define RUN_MIN ((size_t)2 << 10)
+
+static size_t slices_for(size_t size) { return (size + SLICE_SIZE - 1) >> SLICE_SHIFT; }
+
+/* Resize the owner's large block at p (page pg) in place to hold `size` bytes. */
+static int run_resize(heap_t *h, page_t *pg, size_t size) {
+    size_t k = slices_for(size);
+    if (!seg_run_resize(h, pg, k)) return 0;
+    hk_page_set_block_size(pg, k * SLICE_SIZE);
+    return 1;
+}
+
+/* A fresh block for the new size, or NULL. A block growing past RUN_MIN gets a run with
+ * room for half as much again as the old one held, so a block that keeps growing is copied
+ * a logarithmic number of times even when its neighbours stop it from growing in place. */
+static void *realloc_target(heap_t *h, size_t old, size_t size) {
+    if (size > old && size > RUN_MIN && size <= LARGE_MAX && h != NULL) {
+        size_t want = old + old / 2 > size ? old + old / 2 : size;
+        if (want > LARGE_MAX) want = LARGE_MAX;
+        void *q = large_alloc(h, want, 0, 0);
+        if (q) return q;
+    }
+    return hk_malloc_inline(size);
+}
+
+/* Move the block to a fresh one of `size` bytes: copy what both hold, free the old one. */
+static HK_NOINLINE void *realloc_move(void *p, size_t old, size_t size) {
+    void *q = realloc_target(hk_heap_tls != &hk_heap_empty ? hk_heap_tls : NULL, old, size);
+    if (q == NULL) return NULL;
+    memcpy(q, p, size < old ? size : old);
+    hk_free_inline(p);
+    return q;
+}
+
+/* A block of a slice run (LARGE_CLASS) of the calling thread: resized in place when the
+ * slices after it are free (growth) or when it would keep more than twice what it holds. */
+static HK_NOINLINE void *realloc_run(page_t *pg, void *p, size_t size) {
+    size_t old = pg->block_size;
+    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    heap_t *h = hk_heap_tls;
+    if (size <= LARGE_MAX && h != &hk_heap_empty &&
+        hk_segment_owner((uintptr_t)seg >> SEG_SHIFT) == hk_thread_self()) {
+        if (size <= old && slices_for(size) == pg->slice_count) return p;
+        if (run_resize(h, pg, size)) return p;
+    }
+    if (size <= old) return p; /* another thread's run: keep it rather than copy */
+    return realloc_move(p, old, size);
+}
+
+HK_API void *hk_realloc(void *p, size_t size) {
+    if (hk_hardened()) return hk_hard_realloc(p, size);
+    if (p == NULL) return hk_malloc_inline(size);
+    if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
+        hk_free_inline(p);
+        return NULL;
+    }
+    segment_t *seg = hk_segment_of(p);
+    if (likely(seg != NULL && seg->kind == SEG_NORMAL)) {
+        page_t *pg = hk_page_of(seg, p);
+        if (likely(hk_block_in_page(pg, p) && ((block_t *)p)->freed != (uintptr_t)pg)) {
+            size_t old = pg->block_size;
+            /* Keep the block when the new size fits and would not waste more than half of it. */
+            if (size <= old && size >= old / 2) return p;
+            if (pg->class_idx == LARGE_CLASS) {
+                if (size > RUN_MIN) return realloc_run(pg, p, size);
+                return realloc_move(p, old, size);
+            }
+            return realloc_move(p, old, size);
+        }
+    }
+    size_t old = hk_block_size(p);
+    if (old == 0) {
+        hk_bad_pointer("realloc", p);
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size <= old && size >= old / 2) return p;
+    return realloc_move(p, old, size);
+}
