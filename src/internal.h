@@ -71,9 +71,10 @@ typedef struct page_s {
     block_t *free;
     struct page_s *next, *prev; /* heap queue or full list */
     /* Blocks handed out and not yet returned to `free`. On the full list (in_full,
-     * not a large page) it is parked at 1: every block is out then, so the true count is
-     * `reserved`, and the owner's next free takes the slow path with the one test
-     * `--used == 0` that also finds an emptied page. */
+     * not a large page) it is parked at the number of owner frees the page waits for
+     * before it returns to its queue (page.c, full_wait): every block was out when it was
+     * parked, so the true count follows, and the free that brings it to 0 takes the slow
+     * path with the one test `--used == 0` that also finds an emptied page. */
     uint32_t used;
     uint16_t capacity;          /* blocks carved into lists so far (lazy extension) */
     uint8_t in_full;            /* on the heap's full list; the owner's own bookkeeping */

@@ -140,13 +140,25 @@ static int page_mark_full(page_t *pg) {
     }
 }
 
-/* A full page's `used` is parked at 1 (see page_t); a large page's is always true. */
-static void used_park(page_t *pg) {
-    if (pg->class_idx != LARGE_CLASS) pg->used = 1;
+/* A full page's `used` is parked at the number of owner frees it waits for before it goes
+ * back to its queue (see page_t): 8 (an eighth of the page's blocks if fewer), so a refill
+ * from it yields that many blocks instead of the one or two a page gets between random
+ * frees. Figures for other counts are in architecture.md. A large page's count is always
+ * true. */
+#define FULL_WAIT_MAX 8u
+static uint32_t full_wait(const page_t *pg) {
+    uint32_t k = pg->reserved / 8u;
+    return k == 0 ? 1 : k < FULL_WAIT_MAX ? k : FULL_WAIT_MAX;
 }
 
+static void used_park(page_t *pg) {
+    if (pg->class_idx != LARGE_CLASS) pg->used = full_wait(pg);
+}
+
+/* The true count: every block was out when the page was parked, and each owner free since
+ * took one off the parked count. */
 static void used_unpark(page_t *pg) {
-    if (pg->class_idx != LARGE_CLASS) pg->used = pg->reserved;
+    if (pg->class_idx != LARGE_CLASS) pg->used = pg->reserved - (full_wait(pg) - pg->used);
 }
 
 static void page_unfull(heap_t *h, page_t *pg) {
@@ -280,9 +292,8 @@ void page_free_slow(heap_t *h, page_t *pg) {
         page_retire(h, pg);
         return;
     }
-    if (pg->in_full) { /* the first free since the page went full: its parked count hit 0 */
+    if (pg->in_full) { /* the owner frees this full page waited for have come */
         used_unpark(pg);
-        pg->used--;
         page_unfull(h, pg);
     }
     /* An empty page goes back to its segment unless it is the class's current page,
