@@ -81,6 +81,9 @@ static void wakes_on_data(void) {
     sleep_us(2000);
     hk_spsc_close_tx(s.tx);
     pthread_join(th, NULL);
+    if (s.received != s.items || s.last != HK_SPSC_CLOSED)
+        fprintf(stderr, "wakes_on_data: recv returned %d after %d of %d items\n", s.last,
+                s.received, s.items);
     CHECK(!s.error && s.received == s.items && s.last == HK_SPSC_CLOSED);
     /* 60 gaps of 2 ms: a spinning consumer would burn ~all of them. Allow for slow wakeups. */
     CHECK(s.cpu_s < 0.25 * s.wall_s);
