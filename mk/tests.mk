@@ -59,3 +59,10 @@ TEST_BINS += $(SECURITY_BIN) hardened
 $(SECURITY_BIN): tests/security/cases.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ -lpthread -ldl
+
+# The hardened build's guard pages in the statistics (tests/harden_guards.c), run under either build.
+GUARDS_BIN := $(BUILD)/tests/harden_guards
+TEST_BINS += $(GUARDS_BIN)
+$(GUARDS_BIN): tests/harden_guards.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ -ldl

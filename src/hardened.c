@@ -2,9 +2,10 @@
  * Around the ordinary paths: a trailer after every block (the requested size, sealed with a
  * per-process secret, and up to 64 pattern bytes) checked on free; freed blocks zeroed and
  * the first 256 bytes of zeroes (of any free block) checked when malloc hands it out; a
- * per-thread quarantine that delays reuse; full free-list link checks; fresh blocks linked in
- * random order; guard slices and pages (the hooks in harden.h place them). Never called with
- * a lock held; never writes through a pointer it has not found to be a live block. */
+ * per-thread quarantine that delays reuse; free-list links encoded with the secret and
+ * checked fully when decoded; fresh blocks linked in random order; guard regions between
+ * segments and around large and huge blocks (the hooks in harden.h place them). Never called
+ * with a lock held; never writes through a pointer it has not found to be a live block. */
 #include "harden.h"
 
 #if HAKMEM_HARDENED
@@ -50,6 +51,16 @@ static uint64_t rng_next(void) {
 }
 
 static uint64_t seal(const void *p, size_t n) { return (uint64_t)n ^ get_secret() ^ (uintptr_t)p; }
+
+/* Free-list links are stored as next ^ secret ^ (the block's address). The secret is odd and
+ * blocks are 16-byte aligned, so a link written by anyone who does not know the secret (a
+ * pointer to any block, NULL, zeroes) decodes to an odd address: no block, caught. */
+static block_t *link_code(const block_t *b, const block_t *next) {
+    return (block_t *)((uintptr_t)next ^ get_secret() ^ (uintptr_t)b);
+}
+
+block_t *hk_hard_next(const block_t *b) { return link_code(b, b->next); }
+void hk_hard_set_next(block_t *b, block_t *next) { b->next = link_code(b, next); }
 
 /* The block was just handed out for a request of n bytes (block size bs > n + TRAILER - 1). */
 static void *decorate(uint8_t *p, size_t n) {
@@ -144,8 +155,22 @@ void *hk_hard_realloc(void *p, size_t size) {
 /* A quarantined block goes to its free list at last; a write into it meanwhile is caught
  * when malloc hands it out (hk_hard_popped). */
 static void release(uint8_t *p) {
-    ((block_t *)p)->freed = 0; /* the ordinary free marks it again */
-    hk_free_fast(p);
+    block_t *b = (block_t *)p;
+    segment_t *seg = hk_segment_of(p);
+    page_t *pg = hk_page_of(seg, p);
+    if (hk_segment_owner((uintptr_t)p >> SEG_SHIFT) != hk_thread_self()) {
+        b->freed = 0; /* the remote free marks it again and links it with hk_harden_set_next */
+        hk_free_slow(seg, pg, p);
+        return;
+    }
+    /* hk_free_local, with the link encoded (the block is known live and at a block start) */
+    b->freed = (uintptr_t)pg;
+    hk_hard_set_next(b, pg->free);
+    pg->free = b;
+#ifdef HAKMEM_BUILD_STATS
+    hk_heap_tls->st_free[pg->class_idx]++;
+#endif
+    if (unlikely(--pg->used == 0)) page_free_slow(hk_heap_tls, pg); /* emptied, or full */
 }
 
 void hk_hard_free(void *ptr) {
@@ -182,16 +207,24 @@ void hk_hard_thread_exit(void) {
     }
 }
 
-/* A block leaves a free list: its link must name a carved block of the page (or end the
- * list), and past its two link words it must hold zeroes: those its free wrote, or those of
- * a fresh page (hk_hard_fresh_page), so a write into any free block is caught here. */
+/* A block leaves a free list: its link is decoded in place for the pop that follows and
+ * must name a carved block of the page (or end the list); its second word must be its free
+ * mark (the page's descriptor); past its two link words it must hold zeroes: those its free
+ * wrote, or those of a fresh page (hk_hard_fresh_page), so a write into any free block is
+ * caught here. The fast path calls this again for a link that leaves the block's slice
+ * (hk_pop_far): the mark, replaced by a sealed one at the first call, says it is done. */
 void hk_hard_popped(page_t *pg, block_t *b) {
-    if (!hk_link_sound(pg, b->next)) {
+    uintptr_t done = (uintptr_t)pg ^ get_secret();
+    if (b->freed == done) return;
+    block_t *next = hk_hard_next(b);
+    if (!hk_link_sound(pg, next)) {
         hk_heap_error("malloc", HK_ERR_LINK, b->next, pg->block_size, 0);
-        b->next = NULL;
+        next = NULL;
     }
-    if (!fill_intact((const uint8_t *)b, pg->block_size))
+    if (b->freed != (uintptr_t)pg || !fill_intact((const uint8_t *)b, pg->block_size))
         hk_heap_error("malloc", HK_ERR_FREED_WRITE, b, pg->block_size - TRAILER, 0);
+    b->next = next;
+    b->freed = done;
 }
 
 /* Link n fresh blocks from `first` in random order (Fisher-Yates over their indices). */
@@ -206,9 +239,11 @@ void hk_hard_carve(page_t *pg, uint8_t *first, size_t n) {
         idx[i] = idx[j];
         idx[j] = t;
     }
-    for (size_t i = 0; i + 1 < n; i++)
-        ((block_t *)(first + idx[i] * bsize))->next = (block_t *)(first + idx[i + 1] * bsize);
-    ((block_t *)(first + idx[n - 1] * bsize))->next = pg->free;
+    for (size_t i = 0; i < n; i++) { /* marked free and linked, as a free would leave them */
+        block_t *b = (block_t *)(first + idx[i] * bsize);
+        b->freed = (uintptr_t)pg;
+        hk_hard_set_next(b, i + 1 < n ? (block_t *)(first + idx[i + 1] * bsize) : pg->free);
+    }
     pg->free = (block_t *)(first + idx[0] * bsize);
 }
 
@@ -217,16 +252,61 @@ void hk_hard_fresh_page(page_t *pg) {
     if (!pg->is_zero) memset(hk_page_start(pg), 0, (size_t)pg->slice_count * SLICE_SIZE);
 }
 
-void hk_hard_guard_segment(segment_t *seg) {
-    if (mprotect((uint8_t *)seg + (SLICES_PER_SEG - 1) * SLICE_SIZE, SLICE_SIZE, PROT_NONE) != 0 &&
-        hk_opt.verbose)
-        hk_message("mprotect of a guard slice failed (errno %d)", errno);
+#define GUARD ((size_t)4096)
+
+/* Make [p, p+n) inaccessible and give back what it held (a reused slice may be resident). A
+ * failure (the kernel's limit on mappings) leaves the memory usable, unguarded. */
+static void guard(uint8_t *p, size_t n, int prot) {
+    if (prot == PROT_NONE) madvise(p, n, MADV_DONTNEED);
+    if (mprotect(p, n, prot) != 0 && hk_opt.verbose)
+        hk_message("mprotect of a guard region failed (errno %d)", errno);
 }
 
+/* Guard pages are mapped but never committed. */
+static void uncommitted(int64_t bytes) {
+    stats_add(&hk_counters.committed, &hk_counters.committed_peak, -bytes);
+}
+
+/* The segment's last slice, and the rest of slice 0 after the header: an overflow past a
+ * segment's last page or an underflow before its first faults. Fresh mappings are not yet
+ * resident, and neither region is counted as committed. */
+void hk_hard_guard_segment(segment_t *seg) {
+    size_t hdr = (sizeof(segment_t) + GUARD - 1) & ~(GUARD - 1);
+    if (mprotect((uint8_t *)seg + (SLICES_PER_SEG - 1) * SLICE_SIZE, SLICE_SIZE, PROT_NONE) != 0 ||
+        mprotect((uint8_t *)seg + hdr, SLICE_SIZE - hdr, PROT_NONE) != 0) {
+        if (hk_opt.verbose) hk_message("mprotect of a guard slice failed (errno %d)", errno);
+    }
+}
+
+/* A guard page after the header (before the block) and at the end of the mapping. */
 void hk_hard_guard_huge(segment_t *seg, size_t map_size) {
-    size_t g = hk_harden_huge_guard();
-    if (mprotect((uint8_t *)seg + map_size - g, g, PROT_NONE) != 0 && hk_opt.verbose)
-        hk_message("mprotect of a guard page failed (errno %d)", errno);
+    guard((uint8_t *)seg + seg->huge_off - GUARD, GUARD, PROT_NONE);
+    guard((uint8_t *)seg + map_size - GUARD, GUARD, PROT_NONE);
+    uncommitted(2 * GUARD);
+}
+
+void hk_hard_unguard_huge(segment_t *seg) {
+    (void)seg; /* the mapping goes as a whole */
+    uncommitted(-2 * (int64_t)GUARD);
+}
+
+/* A large block of a run of slices: the run's last page and the page before the block (its
+ * first, or for an alignment above a page, the last of the `align` bytes skipped) are guards. */
+void hk_hard_guard_large(page_t *pg, size_t align) {
+    size_t run = pg->block_size, front = hk_harden_large_front(align);
+    uint8_t *base = hk_page_start(pg);
+    hk_page_set_block_size(pg, run - front - GUARD);
+    pg->start += front;
+    guard(base + front - GUARD, GUARD, PROT_NONE);
+    guard(base + run - GUARD, GUARD, PROT_NONE);
+    uncommitted(2 * GUARD);
+}
+
+void hk_hard_unguard_large(page_t *pg) {
+    uint8_t *blk = (uint8_t *)pg->start;
+    guard(blk - GUARD, GUARD, PROT_READ | PROT_WRITE);
+    guard(blk + pg->block_size, GUARD, PROT_READ | PROT_WRITE);
+    uncommitted(-2 * (int64_t)GUARD);
 }
 
 #endif

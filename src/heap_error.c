@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "harden.h"
 #include "internal.h"
 
 /* ---- a tiny formatter: no stdio, no allocation ---- */
@@ -110,12 +111,14 @@ HK_COLD void hk_bad_pointer(const char *call, const void *p) {
     if ((const uint8_t *)p < (uint8_t *)seg + SLICE_SIZE || pg->reserved == 0) {
         /* A page freed with its last block (a large one, say) keeps that block's mark until
          * the slices are used again: a second free of the block finds it there. */
-        int marked = pg->reserved == 0 && ((uintptr_t)p & (SLICE_SIZE - 1)) == 0 &&
+        size_t slice = (size_t)((uintptr_t)p - (uintptr_t)seg) >> SLICE_SHIFT;
+        int readable = (hk_harden_usable_slices(~1ull) >> slice) & 1; /* not header or guard */
+        int marked = readable && pg->reserved == 0 && ((uintptr_t)p & 15) == 0 &&
                      ((const block_t *)p)->freed == (uintptr_t)pg;
         hk_heap_error(call, marked ? HK_ERR_DOUBLE : HK_ERR_NO_BLOCK, p, 0, 0);
         return;
     }
-    size_t off = (size_t)((const uint8_t *)p - hk_page_start(pg));
+    size_t off = (size_t)((uintptr_t)p - pg->start); /* a large block may start past a guard */
     size_t idx = off / pg->block_size, in = off % pg->block_size;
     if (idx >= pg->reserved) hk_heap_error(call, HK_ERR_NO_BLOCK, p, 0, 0);
     else if (in != 0) hk_heap_error(call, HK_ERR_INTERIOR, p, pg->block_size, in);

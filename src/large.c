@@ -28,6 +28,7 @@ static void huge_unmap(segment_t *seg) {
     huge_account(-(int64_t)seg->map_size);
     atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
     hk_segment_set_owner(seg, 0);
+    hk_harden_huge_unmap(seg);
     os_unmap(seg, seg->map_size);
 }
 
@@ -172,7 +173,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     size_t hdr = huge_header();
     /* the block right after the header, rounded up to the alignment (0: none asked) */
     size_t a = align ? align : 1;
-    size_t off = a <= SEG_SIZE ? (hdr + a - 1) & ~(a - 1) : SEG_SIZE;
+    size_t off = a <= SEG_SIZE ? (hdr + hk_harden_huge_guard() + a - 1) & ~(a - 1) : SEG_SIZE;
     if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
     size_t need = (off + size + hk_harden_huge_guard() + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
     if (!seg_map_init()) return NULL;
@@ -208,12 +209,13 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
 void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     if (size > PTRDIFF_MAX) return NULL;
     if (size > LARGE_MAX || align > SLICE_SIZE) return huge_alloc(size, align, zero);
-    size_t k = (size + SLICE_SIZE - 1) >> SLICE_SHIFT;
+    size_t k = (size + hk_harden_large_extra(align) + SLICE_SIZE - 1) >> SLICE_SHIFT;
     if (k == 0) k = 1;
     page_t *pg = seg_page_alloc(h, k);
     if (!pg) return NULL;
     pg->class_idx = LARGE_CLASS;
     hk_page_set_block_size(pg, k * SLICE_SIZE);
+    hk_harden_large_placed(pg, align);
     pg->reserved = pg->capacity = pg->used = 1;
     pg->in_full = 1; /* a large page is always on the full list: its freer must tell us */
     atomic_store_explicit(&pg->remote_free, RF_FULL, memory_order_relaxed);
@@ -223,7 +225,7 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     else q->first = pg;
     q->last = pg;
     atomic_fetch_add_explicit(&hk_counters.pages[LARGE_CLASS], 1, memory_order_relaxed);
-    uint8_t *p = hk_page_start(pg);
+    uint8_t *p = (uint8_t *)pg->start;
     ((block_t *)p)->freed = 0;
     if (zero && !pg->is_zero) memset(p, 0, size);
     return p;

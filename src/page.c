@@ -76,14 +76,14 @@ static size_t page_collect(page_t *pg) {
     uintptr_t rf = atomic_fetch_and_explicit(&pg->remote_free, RF_FLAGS, memory_order_acquire);
     block_t *list = (block_t *)(rf & ~RF_FLAGS);
     size_t n = 1;
-    block_t *tail = list;
-    while (tail->next) {
-        if (unlikely(!hk_link_sound(pg, tail->next))) { /* a write after free: cut it off */
-            hk_heap_error("malloc", HK_ERR_LINK, tail->next, pg->block_size, 0);
-            tail->next = NULL;
+    block_t *tail = list, *next;
+    while ((next = hk_harden_next(tail)) != NULL) {
+        if (unlikely(!hk_link_sound(pg, next))) { /* a write after free: cut it off */
+            hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
+            hk_harden_set_next(tail, NULL);
             break;
         }
-        tail = tail->next;
+        tail = next;
         /* More blocks than are out means a block was pushed twice (two threads freeing it
          * at once) and the list is a cycle: report it and leak the list, the safe choice. */
         if (unlikely(++n > pg->used)) {
@@ -91,7 +91,7 @@ static size_t page_collect(page_t *pg) {
             return 0;
         }
     }
-    tail->next = pg->free;
+    hk_harden_set_next(tail, pg->free);
     pg->free = list;
     pg->used -= (uint32_t)n;
     return n;

@@ -10,6 +10,7 @@
  * protocol is at RF_FULL in internal.h). */
 #include <sched.h>
 
+#include "harden.h"
 #include "internal.h"
 
 /* A batch is sent when it holds this many blocks or bytes. Bytes bound what one idle
@@ -34,7 +35,7 @@ HK_COLD static void notify_owner(segment_t *seg, page_t *pg) {
 static void push_chain(page_t *pg, block_t *head, block_t *tail) {
     uintptr_t old = atomic_load_explicit(&pg->remote_free, memory_order_relaxed), next;
     do {
-        tail->next = (block_t *)(old & ~RF_FLAGS);
+        hk_harden_set_next(tail, (block_t *)(old & ~RF_FLAGS));
         next = (uintptr_t)head | (old & RF_NOTIFYING) | ((old & RF_FULL) << 1);
     } while (!atomic_compare_exchange_weak_explicit(&pg->remote_free, &old, next,
                                                     memory_order_acq_rel, memory_order_relaxed));
@@ -130,7 +131,7 @@ void remote_free(page_t *pg, block_t *b) {
     if (likely(h != &hk_heap_empty && cls < CLASS_COUNT)) {
         remote_batch_t *bt = &h->batches[2 * cls];
         if (likely(batches_enter(h)) && (likely(bt->page == pg) || (++bt)->page == pg)) {
-            b->next = bt->head;
+            hk_harden_set_next(b, bt->head);
             bt->head = b;
             if (unlikely(--bt->room == 0)) batch_send(h, bt);
             batches_leave(h);

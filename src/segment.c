@@ -193,6 +193,7 @@ static segment_t *abandoned_pop(void) {
 /* Return a page's slices to its segment; the caller decides about the segment. */
 static void seg_slices_free(segment_t *seg, page_t *pg) {
     page_await_notifier(pg); /* a remote freer may still be setting our hint */
+    hk_harden_slices_freed(pg);
     size_t first = (size_t)(pg - seg->slices), k = pg->slice_count;
     memset(pg, 0, sizeof *pg);
     for (size_t j = 0; j < k; j++) pg[j].head = &pg[j];

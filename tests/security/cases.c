@@ -9,6 +9,7 @@
 #include <alloca.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -271,6 +272,24 @@ static int overflow_case(const char *name) {
     return 0;
 }
 
+/* ---- guard pages: a linear write of 64 KiB from a block's end up, or of 8 KiB from its
+ * start down, the block never freed, so only a fault at the write itself can catch it ---- */
+static int guard_case(size_t n, int over) {
+    char *p = malloc(n);
+    if (!p) return 5;
+    memset(p, 'k', n);
+    volatile char *v = (volatile char *)opaque(p);
+    for (size_t i = 0; i < (over ? 64 : 8) * KiB; i++) {
+        if (over) v[n + i] = 'A';
+        else v[-1 - (ptrdiff_t)i] = 'A';
+    }
+    return 0;
+}
+static int gp_large_over(void) { return guard_case(300 * KiB, 1); }
+static int gp_large_under(void) { return guard_case(300 * KiB, 0); }
+static int gp_huge_over(void) { return guard_case(8 * MiB, 1); }
+static int gp_huge_under(void) { return guard_case(8 * MiB, 0); }
+
 /* ---- write after free ---- */
 static int uaf_write(void) {
     char *p = malloc(48);
@@ -296,6 +315,30 @@ static int uaf_zero(void) {
     free(p);
     memset(opaque(p), 0, 48);
     churn(48);
+    return 0;
+}
+
+/* A write after free that forges a freed block's link to another block start of the same
+ * page: a live 1000-byte block the program holds (zero past its first words, its second word
+ * copied from the freed block, so a free mark kept there matches). Exit 4 if malloc then
+ * hands out the live block. 1000 bytes, so the fill a delaying allocator checks on reuse
+ * (the first 256 bytes) does not reach the live block's end. */
+static int uaf_forge_link(void) {
+    enum { N = 1000, TRIES = 256 };
+    char *live = calloc(1, N), *v = malloc(N);
+    free(v);
+    for (int i = 0; i < 100; i++) free(malloc(4000)); /* past any quarantine: v is on a list */
+    memcpy(live + 8, opaque(v) + 8, 8);
+    memcpy(opaque(v), &live, sizeof live);
+    static char *got[TRIES];
+    for (int i = 0; i < TRIES; i++) {
+        got[i] = malloc(N);
+        if (got[i] == live) return 4;
+    }
+    memset(live + 8, 0, 8);
+    for (int i = 0; i < TRIES; i++) free(got[i]);
+    free(live);
+    churn(N);
     return 0;
 }
 
@@ -363,9 +406,14 @@ static const struct {
     {"if_realloc_freed", if_realloc_freed},
     {"if_free_sized", if_free_sized},
     {"if_free_aligned_sized", if_free_aligned_sized},
+    {"gp_large_over", gp_large_over},
+    {"gp_large_under", gp_large_under},
+    {"gp_huge_over", gp_huge_over},
+    {"gp_huge_under", gp_huge_under},
     {"uaf_write", uaf_write},
     {"uaf_write_reuse", uaf_write_reuse},
     {"uaf_zero", uaf_zero},
+    {"uaf_forge_link", uaf_forge_link},
     {"uaf_read_secret", uaf_read_secret},
     {"impossible", impossible},
 };

@@ -43,9 +43,14 @@ WHAT = {
     "if_realloc_freed": "realloc of a freed block",
     "if_free_sized": "free_sized of an interior pointer",
     "if_free_aligned_sized": "free_aligned_sized twice",
+    "gp_large_over": "64 KiB written up from a 300 KiB block's end, not freed",
+    "gp_large_under": "8 KiB written down from a 300 KiB block's start, not freed",
+    "gp_huge_over": "64 KiB written up from an 8 MiB block's end, not freed",
+    "gp_huge_under": "8 KiB written down from an 8 MiB block's start, not freed",
     "uaf_write": "write over a freed block (its link), then malloc/free",
     "uaf_write_reuse": "write into a freed block, then malloc",
     "uaf_zero": "zeros written over a freed block, then malloc/free",
+    "uaf_forge_link": "freed block's link forged to a live block of its page, then malloc",
     "uaf_read_secret": "data left readable in a freed block",
     "impossible": "impossible sizes: malloc, calloc, realloc, aligned_alloc, posix_memalign",
 }
@@ -63,13 +68,16 @@ def expected(build, case):
         if case == "uaf_write":
             return {"stopped"}
     if build == "hardened":
-        if case.startswith(("df_", "if_", "uaf_write")):
+        if case.startswith(("df_", "if_", "uaf_write")) or case == "uaf_forge_link":
             return {"stopped"}
         if case == "uaf_read_secret":
             return {"ran"}
         m = re.match(r"ov_over_(1|32)_", case)
         if m:
             return {"stopped"}
+        # guard pages: a write that reaches one faults at once
+        if case.startswith("gp_") or re.match(r"ov_(over_1m|under_.*)_large$", case):
+            return {"crash"}
     return None
 
 

@@ -6,9 +6,17 @@
 hk_hard="$PWD/build/hardened/libhakmem.so"
 t security/cases python3 tests/security/run.py --build default=build/libhakmem.so \
     --build hardened=build/hardened/libhakmem.so --build glibc= --doc docs/security.md --check
-for prog in conformance crossthread churn fork large libc; do
+for prog in conformance crossthread churn fork large libc tiers; do
     t "hardened/alloc_$prog" env LD_PRELOAD="$hk_hard" "build/tests/alloc_$prog"
 done
+# Freed large and huge memory (guards and all) goes back to the OS as in the default build.
+t hardened/alloc_purge env HAKMEM_PURGE_DELAY_MS=0 LD_PRELOAD="$hk_hard" build/tests/alloc_purge \
+    --expect return
+t hardened/alloc_purge-keep env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$hk_hard" \
+    build/tests/alloc_purge --expect keep
+# Guard pages are mapped, never committed, and placed and removed in step (none by default).
+t default/harden_guards env LD_PRELOAD="$HK_LIB" build/tests/harden_guards default
+t hardened/harden_guards env LD_PRELOAD="$hk_hard" build/tests/harden_guards hardened
 t hardened/alloc_stress env LD_PRELOAD="$hk_hard" build/tests/alloc_stress --iters 500000
 t hardened/alloc_double_free env HAKMEM_BAD_FREE=warn LD_PRELOAD="$hk_hard" \
     build/tests/alloc_double_free
