@@ -152,12 +152,17 @@ void *hk_hard_realloc(void *p, size_t size) {
     return q;
 }
 
-/* A quarantined block goes to its free list at last; a write into it meanwhile is caught
- * when malloc hands it out (hk_hard_popped). */
+/* A quarantined block goes to its free list at last. Its two link words must still be what
+ * its free left (NULL and the free mark: a write of zeroes is caught too); a write into the
+ * rest meanwhile is caught when malloc hands it out (hk_hard_popped). */
 static void release(uint8_t *p) {
     block_t *b = (block_t *)p;
     segment_t *seg = hk_segment_of(p);
     page_t *pg = hk_page_of(seg, p);
+    if (unlikely(b->next != NULL || b->freed != (uintptr_t)pg)) {
+        hk_heap_error("free", HK_ERR_FREED_WRITE, p, pg->block_size - TRAILER, 0);
+        return; /* leaked: what else was written there is unknown */
+    }
     if (hk_segment_owner((uintptr_t)p >> SEG_SHIFT) != hk_thread_self()) {
         b->freed = 0; /* the remote free marks it again and links it with hk_harden_set_next */
         hk_free_slow(seg, pg, p);
@@ -192,6 +197,7 @@ void hk_hard_free(void *ptr) {
     }
     page_t *pg = hk_page_of(seg, p);
     memset(p + sizeof(block_t), 0, fill_len(bs));
+    ((block_t *)p)->next = NULL;
     ((block_t *)p)->freed = (uintptr_t)pg; /* a second free now finds the block freed */
     unsigned i = quarantine_next++ % QUARANTINE;
     uint8_t *old = quarantine[i];
