@@ -462,6 +462,28 @@ def markdown(args, workloads, allocs, skipped, summary, ref, with_cg, argv):
     return "\n".join(lines) + "\n"
 
 
+def doc_markers(spec):
+    """FILE:KEY -> (path, its text, begin marker, end marker); exits if the markers are missing."""
+    path, _, key = spec.rpartition(":")
+    begin, end = f"<!-- bench {key}: begin (scripts/bench.py) -->", f"<!-- bench {key}: end -->"
+    text = open(path).read() if os.path.exists(path) else ""
+    if begin not in text or end not in text:
+        sys.exit(f"bench.py: {path or spec} lacks the lines '{begin}' and '{end}'")
+    return path, text, begin, end
+
+
+def write_doc(spec, md):
+    """Put the report between a document's markers for KEY (FILE:KEY), so a table there is
+    this script's output, never typed in."""
+    path, text, begin, end = doc_markers(spec)
+    key = spec.rpartition(":")[2]
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + md + end + tail)
+    log(f"wrote the report into {path} ({key})")
+
+
 def best_peer_lines(workloads, names, summary, ref):
     """Per workload: the fastest other allocator, and ref's throughput and peak RSS against it
     (ratio above 1: ref is faster) and against the system allocator's peak RSS."""
@@ -521,10 +543,15 @@ def main():
     ap.add_argument("--timeout", type=float, default=600, help="seconds per run")
     ap.add_argument("--no-spsc", action="store_true",
                     help="full mode: do not run the SPSC channel benchmark")
+    ap.add_argument("--doc", metavar="FILE:KEY",
+                    help="also write the Markdown report into FILE, between the lines "
+                         "'<!-- bench KEY: begin (scripts/bench.py) -->' and '<!-- bench KEY: end -->'")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = ap.parse_args()
     argv = sys.argv[1:]
 
+    if args.doc:
+        doc_markers(args.doc)  # checked before the runs
     if args.list:
         for w in WORKLOADS:
             print(f"{w.name:22} {w.about}\n{'':22} full:  {w.prog} {' '.join(w.full)}\n"
@@ -642,6 +669,8 @@ def main():
         f.write(md)
     svg = write_chart(args.out, workloads, allocs, summary, ref)
     print(md, end="")
+    if args.doc:
+        write_doc(args.doc, md)
     log(f"wrote {args.out}/bench.csv, bench_runs.csv, bench.md" + (", bench.svg" if svg else "")
         + f" in {time.time() - t_start:.0f}s")
     if skipped:
