@@ -54,8 +54,7 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
         hk_heap_error("free", HK_ERR_DOUBLE, p, pg->block_size, 0);
         return;
     }
-    b->freed = (uintptr_t)pg;
-    remote_free(pg, b);
+    remote_free(pg, b); /* marks it, atomically: see there */
 }
 
 /* The block size of a live block's start; 0 for anything else (a freed block included). */

@@ -82,7 +82,7 @@ typedef struct page_s {
     uint64_t div_magic;         /* ceil(2^64 / block_size): block-boundary test, 0 when free */
     uintptr_t start;            /* address of the first block, for that test */
     /* shared line: fixed while the page lives, except remote_free */
-    _Alignas(64) _Atomic uintptr_t remote_free; /* block list | RF_ flags */
+    _Alignas(64) _Atomic uintptr_t remote_free; /* block count << RF_COUNT_SHIFT | list | RF_ flags */
     /* The descriptor of the page this slice belongs to: the entry itself for a free slice and
      * for a page's first slice (one load finds a block's page). NULL in huge mappings. */
     struct page_s *head;
@@ -98,6 +98,14 @@ typedef struct page_s {
 #define RF_FULL ((uintptr_t)1)
 #define RF_NOTIFYING ((uintptr_t)2)
 #define RF_FLAGS (RF_FULL | RF_NOTIFYING)
+/* The number of blocks on the remote list rides in the word's top bits (block addresses
+ * are below 2^47), so the owner takes list and count with one atomic and splices the list
+ * without walking it. A page holds at most 65535 blocks; the count saturates at
+ * RF_COUNT_MAX (the page then never looks empty: a leak, never a premature reuse). */
+#define RF_COUNT_SHIFT 47
+#define RF_COUNT_MAX (UINTPTR_MAX >> RF_COUNT_SHIFT)
+#define RF_LIST(w) ((block_t *)((w) & ((((uintptr_t)1 << RF_COUNT_SHIFT) - 1) & ~RF_FLAGS)))
+#define RF_COUNT(w) ((uint32_t)((w) >> RF_COUNT_SHIFT))
 /* A power of two, so the slice table is indexed with a shift. */
 _Static_assert(sizeof(page_t) == 128, "page_t must stay two cache lines");
 _Static_assert(CLASS_COUNT <= 64, "class bit masks (remote_hint, empty_current) are 64 bits");
@@ -121,7 +129,8 @@ typedef struct segment_s {
 typedef struct remote_batch_s {
     page_t *page;
     block_t *head, *tail;
-    uint32_t room; /* blocks it can still take before it is sent */
+    uint16_t room; /* blocks it can still take before it is sent */
+    uint16_t cap;  /* blocks it takes in all: cap - room are in it */
 } remote_batch_t;
 #define REMOTE_SLOTS (2 * CLASS_COUNT) /* two per size class */
 

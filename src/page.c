@@ -70,30 +70,41 @@ static void queue_push_back(heap_t *h, page_t *pg) {
     if (q->first == pg) heap_direct_update(h, pg->class_idx);
 }
 
-/* Make remote frees available to malloc. Returns the number of blocks taken. */
+/* Make remote frees available to malloc. Returns the number of blocks taken. The list's
+ * count comes with it in one word (RF_COUNT), so a page without free blocks, the common
+ * case, takes the list as its free list without reading a block: no chain of loads
+ * through lines the freers wrote. Its links are checked as malloc pops them, like those of
+ * the page's own frees (the inline pop within a slice, hk_pop_far and pop_checked beyond).
+ * A page that still has free blocks walks the list to find its tail, checking each link
+ * and stopping at the count. */
 static size_t page_collect(page_t *pg) {
     if ((atomic_load_explicit(&pg->remote_free, memory_order_relaxed) & ~RF_FLAGS) == 0) return 0;
     uintptr_t rf = atomic_fetch_and_explicit(&pg->remote_free, RF_FLAGS, memory_order_acquire);
-    block_t *list = (block_t *)(rf & ~RF_FLAGS);
-    size_t n = 1;
+    block_t *list = RF_LIST(rf);
+    uint32_t n = RF_COUNT(rf);
+    /* More blocks than are out: the count is damaged or saturated. Leak the list, the safe
+     * choice (remote_free's exchange of the mark keeps a block from being pushed twice). */
+    if (unlikely(n > pg->used || n == 0)) {
+        hk_heap_error("free", HK_ERR_RACE, list, pg->block_size, 0);
+        return 0;
+    }
+    if (likely(pg->free == NULL)) {
+        pg->free = list;
+        pg->used -= n;
+        return n;
+    }
     block_t *tail = list, *next;
-    while ((next = hk_harden_next(tail)) != NULL) {
-        if (unlikely(!hk_link_sound(pg, next))) { /* a write after free: cut it off */
+    for (uint32_t i = 1; (next = hk_harden_next(tail)) != NULL; i++) {
+        if (unlikely(i == n || !hk_link_sound(pg, next))) { /* a write after free: cut it off */
             hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
             hk_harden_set_next(tail, NULL);
             break;
         }
         tail = next;
-        /* More blocks than are out means a block was pushed twice (two threads freeing it
-         * at once) and the list is a cycle: report it and leak the list, the safe choice. */
-        if (unlikely(++n > pg->used)) {
-            hk_heap_error("free", HK_ERR_RACE, list, pg->block_size, 0);
-            return 0;
-        }
     }
     hk_harden_set_next(tail, pg->free);
     pg->free = list;
-    pg->used -= (uint32_t)n;
+    pg->used -= n;
     return n;
 }
 
@@ -257,7 +268,7 @@ page_t *page_find(heap_t *h, size_t cls) {
         page_t *next, *extendable = NULL;
         for (page_t *pg = h->queues[cls].first; pg; pg = next) {
             next = pg->next;
-            page_collect(pg);
+            if (pg->free == NULL) page_collect(pg); /* one with free blocks can wait */
             /* Blocks already touched come before fresh ones: extend only when no page of the
              * class has a free block (keeps RSS at the working set with big medium pages). */
             if (pg->free == NULL && pg->capacity < pg->reserved) {

@@ -14,7 +14,7 @@
 #include "internal.h"
 
 /* A batch is sent when it holds this many blocks or bytes. Bytes bound what one idle
- * thread keeps from others (REMOTE_SLOTS batches, under 2 MiB); blocks bound the owner's walk. */
+ * thread keeps from others (REMOTE_SLOTS batches, under 2 MiB); blocks bound how long the first one waits. */
 #define BATCH_BLOCKS 64
 #define BATCH_BYTES ((uint32_t)16 << 10)
 /* The shortest period between two looks for idle heaps' batches. */
@@ -29,14 +29,19 @@ HK_COLD static void notify_owner(segment_t *seg, page_t *pg) {
     atomic_fetch_and_explicit(&pg->remote_free, ~RF_NOTIFYING, memory_order_release);
 }
 
-/* Push the chain head..tail onto the page's remote list. One CAS pushes the blocks and, if
- * the page was on the owner's full list, claims the duty to tell the owner (RF_FULL becomes
- * RF_NOTIFYING). Before the push the blocks pin the page; after it, only RF_NOTIFYING does. */
-static void push_chain(page_t *pg, block_t *head, block_t *tail) {
+/* Push the n blocks head..tail onto the page's remote list and add n to the list's count,
+ * which rides in the same word (RF_COUNT), so the owner takes both at once and never walks
+ * the list to count it. One CAS pushes the blocks and, if the page was on the owner's full
+ * list, claims the duty to tell the owner (RF_FULL becomes RF_NOTIFYING). Before the push
+ * the blocks pin the page; after it, only RF_NOTIFYING does. */
+static void push_chain(page_t *pg, block_t *head, block_t *tail, uintptr_t n) {
     uintptr_t old = atomic_load_explicit(&pg->remote_free, memory_order_relaxed), next;
     do {
-        hk_harden_set_next(tail, (block_t *)(old & ~RF_FLAGS));
-        next = (uintptr_t)head | (old & RF_NOTIFYING) | ((old & RF_FULL) << 1);
+        hk_harden_set_next(tail, RF_LIST(old));
+        uintptr_t count = RF_COUNT(old) + n;
+        if (unlikely(count > RF_COUNT_MAX)) count = RF_COUNT_MAX;
+        next = (uintptr_t)head | (old & RF_NOTIFYING) | ((old & RF_FULL) << 1) |
+               (count << RF_COUNT_SHIFT);
     } while (!atomic_compare_exchange_weak_explicit(&pg->remote_free, &old, next,
                                                     memory_order_acq_rel, memory_order_relaxed));
     if (unlikely(old & RF_FULL)) notify_owner((segment_t *)((uintptr_t)pg & ~SEG_MASK), pg);
@@ -58,7 +63,7 @@ static inline void batches_leave(heap_t *h) {
 }
 
 static void batch_send(heap_t *h, remote_batch_t *bt) {
-    push_chain(bt->page, bt->head, bt->tail);
+    push_chain(bt->page, bt->head, bt->tail, (uintptr_t)(bt->cap - bt->room));
     bt->page = NULL;
     atomic_store_explicit(&h->batch_count, atomic_load_explicit(&h->batch_count, memory_order_relaxed) - 1,
                           memory_order_relaxed);
@@ -82,6 +87,8 @@ void remote_flush(heap_t *h) {
     batches_leave(h);
 }
 
+static void batch_add(page_t *pg, block_t *b);
+
 /* A block for no batch of its class yet, or one that cannot be batched: a thread that has
  * not allocated gets its heap here, so that its exit sends its batches; one past its exit
  * hand-off has nothing that would send them later, a large page's one block and a block
@@ -92,42 +99,40 @@ HK_NOINLINE static void remote_free_miss(heap_t *h, page_t *pg, block_t *b) {
     size_t cls = pg->class_idx;
     if (h == &hk_heap_empty &&
         (cls >= CLASS_COUNT || hk_heap_exited || (h = heap_init_thread()) == NULL)) {
-        push_chain(pg, b, b);
+        push_chain(pg, b, b, 1);
         return;
     }
     uint32_t room = cls < CLASS_COUNT ? BATCH_BYTES / pg->block_size : 0;
     if (room <= 1 || !batches_enter(h)) {
         batches_leave(h);
-        push_chain(pg, b, b);
+        push_chain(pg, b, b, 1);
         return;
     }
     remote_batch_t *bt = &h->batches[2 * cls];
     if (bt[0].page == pg || bt[1].page == pg) { /* a batch appeared: the heap was just made */
         batches_leave(h);
-        remote_free(pg, b);
+        batch_add(pg, b);
         return;
     }
     if (bt[1].page) batch_send(h, &bt[1]);
     bt[1] = bt[0];
     bt->page = pg;
     bt->head = bt->tail = b;
-    bt->room = (room < BATCH_BLOCKS ? room : BATCH_BLOCKS) - 1;
+    bt->cap = (uint16_t)(room < BATCH_BLOCKS ? room : BATCH_BLOCKS);
+    bt->room = (uint16_t)(bt->cap - 1);
     atomic_store_explicit(&h->batch_count,
                           atomic_load_explicit(&h->batch_count, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     batches_leave(h);
 }
 
-/* b is a live block of pg (checked by the caller) and its mark is already set. Each size
- * class has two batches, the most recently started first: a thread that frees what one
- * other thread allocates fills one batch per class, and one that frees what two threads
- * allocate does not send a batch at every free. */
-void remote_free(page_t *pg, block_t *b) {
+/* Add b, marked, to this thread's batch for pg. Each size class has two batches, the most
+ * recently started first: a thread that frees what one other thread allocates fills one
+ * batch per class, and one that frees what two threads allocate does not send a batch at
+ * every free. */
+static void batch_add(page_t *pg, block_t *b) {
     heap_t *h = hk_heap_tls;
     size_t cls = pg->class_idx;
-#ifdef HAKMEM_BUILD_STATS
-    h->st_remote[cls]++; /* the freeing thread's heap (the empty heap's counts are dropped) */
-#endif
     if (likely(h != &hk_heap_empty && cls < CLASS_COUNT)) {
         remote_batch_t *bt = &h->batches[2 * cls];
         if (likely(batches_enter(h)) && (likely(bt->page == pg) || (++bt)->page == pg)) {
@@ -140,6 +145,22 @@ void remote_free(page_t *pg, block_t *b) {
         batches_leave(h);
     }
     remote_free_miss(h, pg, b);
+}
+
+/* b is a block start of pg (checked by the caller) that was not marked free when the
+ * caller looked. The mark is set with one atomic exchange, so of two threads that free the
+ * same block at once exactly one goes on: the other reports it, and no block is ever
+ * pushed twice (the owner splices remote lists without walking them, so a block pushed
+ * twice would make a cycle that malloc followed). */
+void remote_free(page_t *pg, block_t *b) {
+    if (unlikely(__atomic_exchange_n(&b->freed, (uintptr_t)pg, __ATOMIC_RELAXED) == (uintptr_t)pg)) {
+        hk_heap_error("free", HK_ERR_RACE, b, pg->block_size, 0);
+        return;
+    }
+#ifdef HAKMEM_BUILD_STATS
+    hk_heap_tls->st_remote[pg->class_idx]++; /* the freeing thread's heap (the empty heap's counts are dropped) */
+#endif
+    batch_add(pg, b);
 }
 
 /* Send the batches of heaps that have sent nothing since the last look (all heaps' when

@@ -31,6 +31,10 @@ t alloc_double_free/hk build/tests/alloc_double_free.hk
 t alloc_double_free/preload-warn env HAKMEM_BAD_FREE=warn LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_double_free
 t alloc_double_free/hk-ignore env HAKMEM_BAD_FREE=ignore build/tests/alloc_double_free.hk
+# The same blocks freed by two threads at once: each second free reported, no cycle followed.
+t alloc_free_race/preload-warn env HAKMEM_BAD_FREE=warn LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_free_race
+t alloc_free_race/hk-warn env HAKMEM_BAD_FREE=warn build/tests/alloc_free_race.hk
 
 # The C library and the loader free only what hakmem allocated (a foreign pointer would abort).
 t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
