@@ -298,6 +298,7 @@ void *os_map(size_t size);
 void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *p, size_t size);
 int os_move(void *from, size_t size, void *to);
+int os_grow_in_place(void *p, size_t size, size_t new_size);
 void os_purge(void *p, size_t size);
 int os_barrier_all(void);
 uint64_t os_now_ns(void);
@@ -342,6 +343,7 @@ void remote_reclaim_idle(int force);
 /* ---- large.c ---- */
 void *large_alloc(heap_t *h, size_t size, size_t align, int zero);
 void huge_free(segment_t *seg, void *p);
+void *huge_resize(segment_t *seg, size_t size);
 size_t huge_usable(segment_t *seg);
 int huge_cache_trim(int force);
 uint64_t huge_cache_due(void);

@@ -279,6 +279,43 @@ void huge_free(segment_t *seg, void *p) {
     else purger_notify(); /* cached: make sure it is unmapped in time */
 }
 
+/* realloc of a live huge block to `size` bytes (still huge) without copying: the mapping
+ * gives back its tail, grows where it lies when the addresses after it are free, or has its
+ * pages moved (mremap: page tables, not data) into a fresh aligned mapping of the new size.
+ * Returns the block, which may have moved, or NULL when none of this worked (the block is
+ * then unchanged and the caller copies). Only the block's user calls it. */
+void *huge_resize(segment_t *seg, size_t size) {
+    size_t off = seg->huge_off, have = seg->map_size;
+    if (size > PTRDIFF_MAX - off - SEG_SIZE) return NULL;
+    size_t need = (off + size + hk_harden_huge_guard() + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+    if (need <= have) {
+        if (need < have) {
+            os_unmap((uint8_t *)seg + need, have - need);
+            huge_account(-(int64_t)(have - need));
+            seg->map_size = need;
+        }
+        return (uint8_t *)seg + off;
+    }
+    /* An eighth more than asked, in address space only (untouched pages cost no memory), so
+     * a block grown by small appends is not remapped every 4 KiB. */
+    size_t room = (need + need / 8 + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+    if (room > need && room - need <= PTRDIFF_MAX - need) need = room;
+    if (!os_grow_in_place(seg, have, need)) {
+        segment_t *moved = os_map_aligned(need, SEG_SIZE);
+        if (!moved) return NULL;
+        if (!os_move(seg, have, moved)) {
+            os_unmap(moved, need);
+            return NULL;
+        }
+        hk_segment_set_owner(seg, 0);
+        hk_segment_set_owner(moved, HK_OWNER_NONE);
+        seg = moved;
+    }
+    huge_account((int64_t)(need - have));
+    seg->map_size = need;
+    return (uint8_t *)seg + off;
+}
+
 size_t huge_usable(segment_t *seg) { return seg->map_size - seg->huge_off - hk_harden_huge_guard(); }
 
 void huge_lock(void) { pthread_mutex_lock(&huge_lock_m); }

@@ -40,6 +40,12 @@ int os_move(void *from, size_t size, void *to) {
     return 0;
 }
 
+/* Grow the mapping [p, p+size) to new_size where it lies, if the addresses after it are
+ * free. Returns 1 on success; never moves it. */
+int os_grow_in_place(void *p, size_t size, size_t new_size) {
+    return mremap(p, size, new_size, 0) != MAP_FAILED;
+}
+
 void os_unmap(void *p, size_t size) {
     if (munmap(p, size) != 0 && hk_opt.verbose)
         hk_message("munmap(%p, %zu) failed (errno %d)", p, size, errno);

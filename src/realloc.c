@@ -1,6 +1,7 @@
 /* realloc: where a block that changes size goes. A growing block above RUN_MIN moves to a
- * slice run of its own, where it then grows and shrinks in place; huge blocks are resized by
- * remapping. Never copies more than the old block holds, never frees before the copy. */
+ * slice run of its own, where it then grows and shrinks in place; a huge block that stays
+ * huge is remapped, not copied. Never copies more than the old block holds, never frees the
+ * old block before the copy. */
 #include <errno.h>
 #include <string.h>
 
@@ -51,7 +52,6 @@ static HK_NOINLINE void *realloc_run(page_t *pg, void *p, size_t size) {
     heap_t *h = hk_heap_tls;
     if (size <= LARGE_MAX && h != &hk_heap_empty &&
         hk_segment_owner((uintptr_t)seg >> SEG_SHIFT) == hk_thread_self()) {
-        if (size <= old && slices_for(size) == pg->slice_count) return p;
         if (run_resize(h, pg, size)) return p;
     }
     if (size <= old) return p; /* another thread's run: keep it rather than copy */
@@ -72,12 +72,21 @@ HK_API void *hk_realloc(void *p, size_t size) {
             size_t old = pg->block_size;
             /* Keep the block when the new size fits and would not waste more than half of it. */
             if (size <= old && size >= old / 2) return p;
-            if (pg->class_idx == LARGE_CLASS) {
-                if (size > RUN_MIN) return realloc_run(pg, p, size);
-                return realloc_move(p, old, size);
+            if (pg->class_idx == LARGE_CLASS && size > RUN_MIN) {
+                /* a run keeps its slices while the new size needs all of them */
+                if (size <= old && slices_for(size) == pg->slice_count) return p;
+                return realloc_run(pg, p, size);
             }
             return realloc_move(p, old, size);
         }
+    } else if (seg != NULL && seg->kind == SEG_HUGE && (uint8_t *)p == (uint8_t *)seg + seg->huge_off) {
+        size_t old = huge_usable(seg);
+        if (size <= old && size >= old / 2) return p;
+        if (size > LARGE_MAX) { /* stays huge: remapped, not copied */
+            void *q = huge_resize(seg, size);
+            if (q) return q;
+        }
+        return realloc_move(p, old, size);
     }
     size_t old = hk_block_size(p);
     if (old == 0) {

@@ -3,7 +3,10 @@
  * block growing past 2 KiB moves to a slice run of its own and then grows in place, so it
  * moves only a few times. A run shrinks in place and gives its tail back; a shrink below the
  * run threshold, and every tier edge crossed both ways (medium, run, huge), keeps the content;
- * a block realloc'd by a thread that does not own it keeps its content too. */
+ * a block realloc'd by a thread that does not own it keeps its content too; a huge block is
+ * remapped as it grows (few faults) and shrinks in place. */
+#include <sys/resource.h>
+
 #include "alloc_test.h"
 
 #define NAME "alloc_realloc"
@@ -172,6 +175,51 @@ static void foreign(void) {
     printf("  another thread's run shrunk, grown and shrunk to 500 B here: contents kept\n");
 }
 
+/* A huge block grown by 1 MiB steps to 64 MiB: the content stays, and (hakmem) its pages are
+ * remapped, not copied, so about one fault per page written (under 1.2 per page is allowed; a
+ * copy into fresh memory faults in more). Shrunk, it stays in place. */
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static void huge(void) {
+    size_t len = 3 * MiB;
+    unsigned char *p = malloc(len);
+    REQUIRE(p, "malloc(3 MiB)");
+    for (size_t o = 0; o < len; o += 4096) hkt_fill_range(p, o, o + 64, 11);
+    long f0 = minor_faults();
+    for (size_t n = len + MiB; n <= 64 * MiB; n += MiB) {
+        unsigned char *q = realloc(p, n);
+        REQUIRE(q, "realloc(%zu)", n);
+        for (size_t o = len; o < n; o += 4096) hkt_fill_range(q, o, o + 64, 11);
+        p = q;
+        len = n;
+    }
+    long faults = minor_faults() - f0;
+    size_t bad = (size_t)-1;
+    for (size_t o = 0; o < len && bad == (size_t)-1; o += 4096) bad = hkt_check_range(p, o, o + 64, 11);
+    CHECK(bad == (size_t)-1, "huge block grown to 64 MiB: byte %zu wrong", bad);
+    if (!hkt_system)
+        CHECK(faults < (long)(61 * MiB / 4096) * 6 / 5,
+              "growing a huge block 3 -> 64 MiB by 1 MiB took %ld minor faults (%llu pages written)",
+              faults, 61 * MiB / 4096);
+    unsigned char *q = realloc(p, 20 * MiB);
+    REQUIRE(q, "realloc(64 -> 20 MiB)");
+    if (!hkt_system) CHECK(q == p, "a huge block shrunk from 64 to 20 MiB moved");
+    bad = (size_t)-1;
+    for (size_t o = 0; o < 20 * MiB && bad == (size_t)-1; o += 4096) bad = hkt_check_range(q, o, o + 64, 11);
+    CHECK(bad == (size_t)-1, "huge block shrunk to 20 MiB: byte %zu wrong", bad);
+    CHECK(hkt_usable_size(q) >= 20 * MiB, "usable %zu after shrinking to 20 MiB", hkt_usable_size(q));
+    if (!hkt_system)
+        CHECK(hkt_usable_size(q) < 24 * MiB, "a huge block shrunk to 20 MiB kept %zu usable bytes",
+              hkt_usable_size(q));
+    free(q);
+    printf("  a huge block grown 3 -> 64 MiB by 1 MiB reallocs (%ld minor faults), shrunk to 20 MiB: "
+           "contents kept\n", faults);
+}
+
 int main(void) {
     hkt_init(NAME);
     lone_growth();
@@ -179,5 +227,6 @@ int main(void) {
     shrink();
     tiers();
     foreign();
+    huge();
     return hkt_finish(NAME);
 }
