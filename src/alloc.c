@@ -35,7 +35,7 @@ static inline void *pop_checked(heap_t *h, page_t *pg, block_t *b) {
 /* The malloc fast path's pop when the link leaves b's slice or is misaligned. */
 HK_NOINLINE void *hk_pop_far(heap_t *h, page_t *pg, block_t *b) { return pop_checked(h, pg, b); }
 
-static void *alloc_from_class(heap_t *h, size_t cls) {
+static inline __attribute__((always_inline)) void *alloc_from_class(heap_t *h, size_t cls) {
     page_t *pg = h->queues[cls].first;
     if (unlikely(pg == NULL || pg->free == NULL)) {
         pg = page_find(h, cls);
