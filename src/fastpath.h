@@ -31,10 +31,11 @@ static inline void *hk_malloc_fast(size_t size) {
     return hk_malloc_generic(size, h);
 }
 
-/* Owner-thread free: mark the block free and push it on the page's local list. */
+/* Owner-thread free: mark the block free and push it on the page's free list (its link
+ * encoded in the hardened build, a plain store otherwise). */
 static inline void hk_free_local(page_t *pg, block_t *b) {
     b->freed = (uintptr_t)pg;
-    b->next = pg->free;
+    hk_harden_set_next(b, pg->free);
     pg->free = b;
 #ifdef HAKMEM_BUILD_STATS
     hk_heap_tls->st_free[pg->class_idx]++;

@@ -168,14 +168,7 @@ static void release(uint8_t *p) {
         hk_free_slow(seg, pg, p);
         return;
     }
-    /* hk_free_local, with the link encoded (the block is known live and at a block start) */
-    b->freed = (uintptr_t)pg;
-    hk_hard_set_next(b, pg->free);
-    pg->free = b;
-#ifdef HAKMEM_BUILD_STATS
-    hk_heap_tls->st_free[pg->class_idx]++;
-#endif
-    if (unlikely(--pg->used == 0)) page_free_slow(hk_heap_tls, pg); /* emptied, or full */
+    hk_free_local(pg, b); /* the block is known live and at a block start */
 }
 
 void hk_hard_free(void *ptr) {
