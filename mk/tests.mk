@@ -51,6 +51,16 @@ $(STATS_TEST_BIN): tests/stats_report.c include/hakmem.h $(BUILD)/libhakmem.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ $(BUILD)/libhakmem.a -lpthread
 
+# The statistics build's per-class counts (tests/stats_counts.c, checked by
+# tests/stats_check.py --counts), hk_ API, linked with the statistics build's archive.
+STATS_COUNTS_BIN := $(BUILD)/tests/stats_counts
+TEST_BINS += $(STATS_COUNTS_BIN)
+$(BUILD)/stats/libhakmem.a: $(LIB_SRCS) $(LIB_HDRS)
+	$(MAKE) HAKMEM_BUILD_STATS=1 BUILD=$(BUILD)/stats $@
+$(STATS_COUNTS_BIN): tests/stats_counts.c include/hakmem.h $(BUILD)/stats/libhakmem.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ $(BUILD)/stats/libhakmem.a -lpthread
+
 # Security suite (tests/security/): one program whose cases each make one heap error, run by
 # tests/security/run.py under the default build, the hardened build and glibc.
 SECURITY_BIN := $(BUILD)/tests/security_cases

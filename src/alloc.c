@@ -51,12 +51,7 @@ HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {
     }
     void *p;
     if (size <= MEDIUM_MAX) p = alloc_from_class(h, hk_size_class(size));
-    else {
-        p = large_alloc(h, size, 0, 0);
-#ifdef HAKMEM_BUILD_STATS
-        if (p) h->st_alloc[size <= LARGE_MAX ? LARGE_CLASS : LARGE_CLASS + 1]++;
-#endif
-    }
+    else p = large_alloc(h, size, 0, 0);
     if (p) return p;
 oom:
     errno = ENOMEM;

@@ -208,7 +208,13 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
 
 void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     if (size > PTRDIFF_MAX) return NULL;
-    if (size > LARGE_MAX || align > SLICE_SIZE) return huge_alloc(size, align, zero);
+    if (size > LARGE_MAX || align > SLICE_SIZE) {
+        void *p = huge_alloc(size, align, zero);
+#ifdef HAKMEM_BUILD_STATS
+        if (p) h->st_alloc[LARGE_CLASS + 1]++;
+#endif
+        return p;
+    }
     size_t k = (size + hk_harden_large_extra(align) + SLICE_SIZE - 1) >> SLICE_SHIFT;
     if (k == 0) k = 1;
     page_t *pg = seg_page_alloc(h, k);
@@ -227,6 +233,9 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     atomic_fetch_add_explicit(&hk_counters.pages[LARGE_CLASS], 1, memory_order_relaxed);
     uint8_t *p = (uint8_t *)pg->start;
     ((block_t *)p)->freed = 0;
+#ifdef HAKMEM_BUILD_STATS
+    h->st_alloc[LARGE_CLASS]++;
+#endif
     if (zero && !pg->is_zero) memset(p, 0, size);
     return p;
 }
@@ -260,6 +269,9 @@ void huge_free(segment_t *seg, void *p) {
         hk_bad_pointer("free", p);
         return;
     }
+#ifdef HAKMEM_BUILD_STATS
+    hk_heap_tls->st_free[LARGE_CLASS + 1]++; /* the freeing thread's: huge blocks have no owner */
+#endif
     size_t limit = (size_t)hk_opt.large_cache_mb << 20;
     segment_t *expired;
     pthread_mutex_lock(&huge_lock_m);

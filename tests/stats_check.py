@@ -2,7 +2,9 @@
 """Checks hakmem's statistics reports (tests/stats_report.c): the JSON report parses and holds
 what the program allocated, the readable report shows the same figures, and the report at exit
 goes where HAKMEM_STATS and HAKMEM_STATS_FILE say (%p: the pid, one file per process).
-usage: stats_check.py BUILD/tests/stats_report"""
+With --counts, the statistics build's per-class counts (tests/stats_counts.c): the difference
+between its two reports is exactly what it allocated and freed.
+usage: stats_check.py BUILD/tests/stats_report | --counts BUILD/tests/stats_counts"""
 import json
 import os
 import re
@@ -10,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 
-prog = sys.argv[1]
 failures = []
 
 
@@ -18,6 +19,41 @@ def check(cond, what):
     print(("ok    " if cond else "FAIL  ") + what)
     if not cond:
         failures.append(what)
+
+
+def check_counts(prog):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HAKMEM_")}
+    e["HAKMEM_BACKGROUND"] = "0"  # no purger thread starting (and allocating) in between
+    r = subprocess.run([prog], env=e, capture_output=True, text=True, timeout=60)
+    reports = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    expect = {m[0]: tuple(map(int, m[1:])) for m in
+              re.findall(r"^expect (\w+) allocs=(\d+) frees=(\d+) remote=(\d+)$", r.stdout, re.M)}
+    check(r.returncode == 0 and len(reports) == 2 and len(expect) == 4,
+          f"stats_counts ran (exit {r.returncode}), two reports and four expectations")
+    if len(reports) != 2 or len(expect) != 4:
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        return
+    check(all(rep["class_counts"] for rep in reports), "the statistics build counts per class")
+
+    def rows(rep):
+        return {c["block"]: (c.get("allocs", 0), c.get("frees", 0), c.get("remote_frees", 0))
+                for c in rep["classes"]}
+    before, after = rows(reports[0]), rows(reports[1])
+    diff = {b: tuple(a - before.get(b, (0, 0, 0))[i] for i, a in enumerate(v))
+            for b, v in after.items()}
+    got = {"total": tuple(sum(d[i] for d in diff.values()) for i in range(3))}
+    for b in ("48", "large", "huge"):
+        got[b] = diff.get(b, (0, 0, 0))
+    for name, want in expect.items():
+        check(got[name] == want, f"{name}: allocs, frees, cross-thread frees {got[name]}, "
+              f"expected {want}")
+
+
+if sys.argv[1] == "--counts":
+    check_counts(sys.argv[2])
+    print(f"{len(failures)} failed")
+    sys.exit(1 if failures else 0)
+prog = sys.argv[1]
 
 
 def run(args, **env):
