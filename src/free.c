@@ -69,8 +69,21 @@ size_t hk_block_size(const void *p) {
     return pg->block_size;
 }
 
+/* malloc_usable_size is called about once per malloc and free by programs that keep their
+ * own memory counts (redis's zmalloc_size). A block of a segment this thread owns (the map
+ * word is the owner's id, so the segment is a normal one and its descriptors are ours to
+ * read) is answered as free's fast path finds it: the segment header's kind and the huge
+ * tests are skipped. Everything else takes hk_block_size. */
 HK_API size_t hk_usable_size(const void *p) {
     if (hk_hardened()) return hk_hard_usable(p);
+    uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
+    if (likely(si < HK_PEEK(hk_seg_count, uintptr_t)) &&
+        likely(HK_PEEK(hk_seg_owner[si], uintptr_t) == hk_thread_self())) {
+        page_t *pg = hk_page_of((segment_t *)(si << SEG_SHIFT), p);
+        return hk_block_in_page(pg, p) && ((const block_t *)p)->freed != (uintptr_t)pg
+                   ? pg->block_size
+                   : 0;
+    }
     return hk_block_size(p);
 }
 

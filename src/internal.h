@@ -292,6 +292,7 @@ static inline uint64_t hk_slice_run_mask(size_t first, size_t count) {
 
 /* ---- size_class.c ---- */
 void size_class_init(void);
+size_t size_usable(size_t size, size_t align);
 
 /* ---- os.c ---- */
 void *os_map(size_t size);
@@ -345,6 +346,7 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero);
 void huge_free(segment_t *seg, void *p);
 void *huge_resize(segment_t *seg, size_t size);
 size_t huge_usable(segment_t *seg);
+size_t large_usable(size_t size, size_t align);
 int huge_cache_trim(int force);
 uint64_t huge_cache_due(void);
 void huge_lock(void);

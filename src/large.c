@@ -330,5 +330,19 @@ void *huge_resize(segment_t *seg, size_t size) {
 
 size_t huge_usable(segment_t *seg) { return seg->map_size - seg->huge_off - hk_harden_huge_guard(); }
 
+/* What large_alloc gives a request of `size` bytes at alignment `align` (0 or up to SEG_SIZE
+ * and beyond): the usable size of a fresh slice run or huge mapping, 0 if it cannot be served. */
+size_t large_usable(size_t size, size_t align) {
+    if (size > PTRDIFF_MAX) return 0;
+    if (size <= LARGE_MAX && align <= SLICE_SIZE) {
+        size_t k = (size + SLICE_SIZE - 1) >> SLICE_SHIFT;
+        return (k ? k : 1) * SLICE_SIZE;
+    }
+    size_t hdr = huge_header(), a = align ? align : 1;
+    size_t off = a <= SEG_SIZE ? (hdr + a - 1) & ~(a - 1) : SEG_SIZE;
+    if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return 0;
+    return ((off + size + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1)) - off;
+}
+
 void huge_lock(void) { pthread_mutex_lock(&huge_lock_m); }
 void huge_unlock(void) { pthread_mutex_unlock(&huge_lock_m); }

@@ -52,6 +52,18 @@ HK_API void *pvalloc(size_t size) {
 }
 
 HK_API size_t malloc_usable_size(void *p) { return hk_usable_size(p); }
+
+/* jemalloc's nallocx (tcmalloc exports it too): the usable size a request would get. Programs
+ * built against jemalloc ask it before a realloc (redis's sdsResize skips the call when it
+ * equals malloc_usable_size of the block); preloaded, they must get hakmem's answer, not the
+ * linked libjemalloc's. The low 6 bits of flags are log2 of the alignment (MALLOCX_LG_ALIGN);
+ * the other flags (zeroing, tcache, arena) do not change the size. */
+HK_API size_t nallocx(size_t size, int flags) {
+    unsigned lg = (unsigned)flags & 63;
+    if (lg >= 63 || size > PTRDIFF_MAX) return 0;
+    if (hk_hardened()) return size; /* the hardened build's usable size is the request */
+    return size_usable(size, (size_t)1 << lg);
+}
 HK_API int malloc_trim(size_t pad) {
     (void)pad;
     return hk_trim();

@@ -1,5 +1,6 @@
 /* Size-class tables: block size per class, the small-size and medium-size lookups, and how
- * many slices a page of each class spans. Filled once at process init, read-only afterwards. */
+ * many slices a page of each class spans, and the usable size a request gets (nallocx). Filled
+ * once at process init, read-only afterwards. */
 #include "internal.h"
 
 uint32_t hk_class_size[CLASS_COUNT];
@@ -43,4 +44,18 @@ void size_class_init(void) {
         else if (s <= 512) hk_small_class[i] = (uint8_t)(16 + (s - 257) / 32);
         else hk_small_class[i] = (uint8_t)(24 + (s - 513) / 64);
     }
+}
+
+/* The usable size malloc (align <= 16) or an aligned allocation of `size` bytes would give, the
+ * way alloc.c and large.c place them: a class's block size, a slice run's whole slices, a huge
+ * mapping's pages (a fresh one: a cached mapping may give more). 0 when it cannot be served. */
+size_t size_usable(size_t size, size_t align) {
+    if (align <= 16) align = 0;
+    else if (size == 0) size = 1;
+    if (size <= MEDIUM_MAX && align <= SLICE_SIZE) {
+        size_t cls = hk_size_class(size < align ? align : size);
+        while (align && cls < CLASS_COUNT && hk_class_size[cls] % align != 0) cls++;
+        if (cls < CLASS_COUNT) return hk_class_size[cls];
+    }
+    return large_usable(size, align);
 }

@@ -83,6 +83,40 @@ static void test_alignment_and_usable(void) {
     printf("  usable_size: whole usable area writable without touching neighbours; NULL -> 0\n");
 }
 
+/* nallocx (jemalloc's name, exported for programs built against it): the usable size that
+ * malloc, or an aligned allocation (flags: log2 of the alignment), gives the same request.
+ * Exact up to 2 MiB; above it a cached mapping may give a block more than a fresh one. */
+static void test_nallocx(void) {
+    size_t (*nallocx_fn)(size_t, int);
+    *(void **)&nallocx_fn = hkt_sym("nallocx");
+    if (!nallocx_fn || hkt_system) {
+        printf("  nallocx: not exported here (linked build or another allocator), skipped\n");
+        return;
+    }
+    static size_t sizes[1300];
+    size_t n = size_list(sizes, 1300), checked = 0;
+    const int lgs[] = {0, 4, 5, 6, 12, 16, 21};
+    for (size_t j = 0; j < sizeof lgs / sizeof lgs[0]; j++) {
+        size_t align = (size_t)1 << lgs[j];
+        for (size_t i = 0; i < n; i++) {
+            void *p = lgs[j] ? aligned_alloc(align, sizes[i]) : malloc(sizes[i]);
+            REQUIRE(p != NULL, "allocation of %zu at alignment %zu", sizes[i], align);
+            size_t u = hkt_usable_size(p), g = nallocx_fn(sizes[i], lgs[j]);
+            if (u <= 2 * MiB)
+                CHECK(g == u, "nallocx(%zu, lg %d) = %zu, usable size %zu", sizes[i], lgs[j], g, u);
+            else
+                CHECK(g >= sizes[i] && g <= u, "nallocx(%zu, lg %d) = %zu, usable size %zu",
+                      sizes[i], lgs[j], g, u);
+            free(p);
+            checked++;
+        }
+    }
+    CHECK(nallocx_fn(SIZE_MAX - 4096, 0) == 0, "nallocx(SIZE_MAX - 4096) = %zu",
+          nallocx_fn(SIZE_MAX - 4096, 0));
+    printf("  nallocx: %zu requests at 7 alignments give exactly malloc_usable_size up to 2 MiB\n",
+           checked);
+}
+
 static int cmp_ptr(const void *a, const void *b) {
     uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
     return x < y ? -1 : x > y;
@@ -649,6 +683,7 @@ static void test_foreign_free(void) {
 int main(void) {
     hkt_init(NAME);
     test_alignment_and_usable();
+    test_nallocx();
     test_zero_sizes();
     test_calloc();
     test_impossible();
