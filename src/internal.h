@@ -81,6 +81,7 @@ typedef struct page_s {
     uint8_t is_zero;            /* large pages: memory known to be zero */
     uint64_t div_magic;         /* ceil(2^64 / block_size): block-boundary test, 0 when free */
     uintptr_t start;            /* address of the first block, for that test */
+    uint32_t run_written;       /* large pages: most bytes the block was asked to hold */
     /* shared line: fixed while the page lives, except remote_free */
     _Alignas(64) _Atomic uintptr_t remote_free; /* block count << RF_COUNT_SHIFT | list | RF_ flags */
     /* The descriptor of the page this slice belongs to: the entry itself for a free slice and
@@ -117,6 +118,11 @@ typedef struct segment_s {
     _Atomic(struct heap_s *) heap;     /* owner heap, NULL when abandoned */
     uint64_t free_mask;                /* slices not in a page */
     uint64_t dirty_mask;               /* free slices that may still be resident */
+    /* Slices that may be resident in full: a page that wrote them to their end held them (a
+     * class page's carved blocks, a large block's run_written), and their pages stay resident
+     * under whatever takes them next until purged. A run placed there would keep pages it
+     * never writes, so runs take other resident slices first. */
+    uint64_t full_mask;
     uint32_t kind;
     size_t map_size; /* huge: bytes mapped from the segment start */
     size_t huge_off; /* huge: offset of the block */
@@ -307,6 +313,7 @@ uint64_t os_now_ns(void);
 /* ---- segment.c ---- */
 int seg_map_init(void);
 page_t *seg_page_alloc(heap_t *h, size_t slices);
+page_t *seg_run_alloc(heap_t *h, size_t slices);
 void seg_page_free(heap_t *h, page_t *pg);
 int seg_run_resize(heap_t *h, page_t *pg, size_t k);
 void seg_purge_heap(heap_t *h, int force);

@@ -217,12 +217,13 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     }
     size_t k = (size + hk_harden_large_extra(align) + SLICE_SIZE - 1) >> SLICE_SHIFT;
     if (k == 0) k = 1;
-    page_t *pg = seg_page_alloc(h, k);
+    page_t *pg = seg_run_alloc(h, k);
     if (!pg) return NULL;
     pg->class_idx = LARGE_CLASS;
     hk_page_set_block_size(pg, k * SLICE_SIZE);
     hk_harden_large_placed(pg, align);
     pg->reserved = pg->capacity = pg->used = 1;
+    pg->run_written = (uint32_t)size;
     pg->in_full = 1; /* a large page is always on the full list: its freer must tell us */
     atomic_store_explicit(&pg->remote_free, RF_FULL, memory_order_relaxed);
     page_queue_t *q = &h->full[LARGE_CLASS];

@@ -49,6 +49,9 @@ static int64_t dirty_bytes(const segment_t *seg) {
     return (int64_t)__builtin_popcountll(seg->dirty_mask) * (int64_t)SLICE_SIZE;
 }
 
+/* Resident free slices that runs left: only what their block held was written. */
+static uint64_t partial_mask(const segment_t *seg) { return seg->dirty_mask & ~seg->full_mask; }
+
 static void seg_unmap(segment_t *seg) {
     stats_add(&hk_counters.committed, &hk_counters.committed_peak, -dirty_bytes(seg));
     stats_add(&hk_counters.seg_count, &hk_counters.seg_peak, -1);
@@ -57,10 +60,13 @@ static void seg_unmap(segment_t *seg) {
     os_unmap(seg, SEG_SIZE);
 }
 
-/* Purge the resident-but-free slices of a segment, one madvise per maximal run. */
-static void seg_purge(segment_t *seg) {
-    uint64_t d = seg->dirty_mask;
-    stats_add(&hk_counters.committed, &hk_counters.committed_peak, -dirty_bytes(seg));
+/* Purge the resident-but-free slices of `mask` in a segment, one madvise per maximal run. */
+static void seg_purge_slices(segment_t *seg, uint64_t mask) {
+    uint64_t d = seg->dirty_mask & mask;
+    stats_add(&hk_counters.committed, &hk_counters.committed_peak,
+              -(int64_t)__builtin_popcountll(d) * (int64_t)SLICE_SIZE);
+    seg->dirty_mask &= ~d;
+    seg->full_mask &= ~d;
     while (d) {
         size_t first = (size_t)__builtin_ctzll(d);
         size_t len = (size_t)__builtin_ctzll(~(d >> first)); /* bit 63 set -> ~ has a zero */
@@ -68,8 +74,9 @@ static void seg_purge(segment_t *seg) {
         os_purge((uint8_t *)seg + first * SLICE_SIZE, len * SLICE_SIZE);
         d &= ~hk_slice_run_mask(first, len);
     }
-    seg->dirty_mask = 0;
 }
+
+static void seg_purge(segment_t *seg) { seg_purge_slices(seg, seg->dirty_mask); }
 
 /* Drop cached segments older than the purge delay (all of them when forced). */
 int seg_cache_trim(int force) {
@@ -111,10 +118,24 @@ uint64_t seg_cache_due(void) {
     return due;
 }
 
+/* An empty segment goes to the cache with its resident slices: the next heap that needs a
+ * segment takes one with resident slices first (seg_obtain) and reuses them without faults.
+ * Slices that size-class pages wrote in full are kept, whatever the cache holds (a page that
+ * reuses them writes them all again). Slices that runs wrote in part are kept in one cached
+ * segment only: a heap rarely needs a second one whole, and the slices of it that it does
+ * not take would stay resident for the purge delay beside those it writes (realloc_growth,
+ * whose blocks move between class pages and runs every round, peaked 1.3 MiB higher). */
 static void seg_release(segment_t *seg) {
     hk_segment_set_owner(seg, HK_OWNER_NONE);
     atomic_store_explicit(&seg->heap, NULL, memory_order_relaxed);
     if (hk_opt.purge_delay_ms == 0) seg_purge(seg);
+    if (partial_mask(seg)) {
+        int other = 0;
+        pthread_mutex_lock(&cache_lock);
+        for (segment_t *c = cache_list; c && !other; c = c->next) other = partial_mask(c) != 0;
+        pthread_mutex_unlock(&cache_lock);
+        if (other) seg_purge_slices(seg, partial_mask(seg));
+    }
     seg->cached_at_ns = os_now_ns();
     pthread_mutex_lock(&cache_lock);
     if (cache_count < hk_opt.segment_cache) {
@@ -129,7 +150,9 @@ static void seg_release(segment_t *seg) {
 
 static segment_t *seg_obtain(void) {
     pthread_mutex_lock(&cache_lock);
-    segment_t *seg = cache_list;
+    segment_t *seg = cache_list; /* the last cached, unless another has resident slices */
+    for (segment_t *c = cache_list; c && seg && !seg->dirty_mask; c = c->next)
+        if (c->dirty_mask) seg = c;
     if (seg) {
         seg_list_remove(&cache_list, seg);
         cache_count--;
@@ -171,9 +194,20 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
     return pg;
 }
 
-/* Prefer slices that are still resident: reusing them costs no page faults. */
-static page_t *seg_try_alloc(segment_t *seg, size_t k) {
-    int i = find_run(seg->free_mask & seg->dirty_mask, k);
+/* Resident free slices where a page of k slices fits, the first choice since reusing them
+ * costs no page faults: for a size-class page those resident in full first (it will write
+ * them all), for a run (one block, which writes only what it holds) those not resident in
+ * full. -1 when none fits. */
+static int find_resident(const segment_t *seg, size_t k, int run) {
+    uint64_t resident = seg->free_mask & seg->dirty_mask;
+    int i = find_run(resident & (run ? ~seg->full_mask : seg->full_mask), k);
+    return i >= 0 || run ? i : find_run(resident, k);
+}
+
+/* Resident slices first (find_resident), then clean ones, then (a run) any. */
+static page_t *seg_try_alloc(segment_t *seg, size_t k, int run) {
+    int i = find_resident(seg, k, run);
+    if (i < 0) i = find_run(seg->free_mask & ~seg->dirty_mask, k);
     if (i < 0) i = find_run(seg->free_mask, k);
     return i < 0 ? NULL : seg_take_run(seg, (size_t)i, k);
 }
@@ -195,6 +229,16 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
     page_await_notifier(pg); /* a remote freer may still be setting our hint */
     hk_harden_slices_freed(pg);
     size_t first = (size_t)(pg - seg->slices), k = pg->slice_count;
+    if (pg->reserved != 0) {
+        /* what was written, in whole 4 KiB pages: a class page's carved blocks (their links),
+         * a large block as far as it was asked to hold */
+        size_t end = (size_t)(pg->start - (uintptr_t)hk_page_start(pg)) +
+                     (pg->class_idx == LARGE_CLASS ? pg->run_written
+                                                   : (size_t)pg->capacity * pg->block_size);
+        size_t full = ((end + 4095) & ~(size_t)4095) / SLICE_SIZE;
+        if (full > k) full = k;
+        if (full) seg->full_mask |= hk_slice_run_mask(first, full);
+    }
     memset(pg, 0, sizeof *pg);
     for (size_t j = 0; j < k; j++) pg[j].head = &pg[j];
     uint64_t run = hk_slice_run_mask(first, k);
@@ -246,10 +290,10 @@ static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
     atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
 }
 
-static page_t *seg_page_alloc_locked(heap_t *h, size_t k) {
+static page_t *seg_page_alloc_locked(heap_t *h, size_t k, int run) {
     int dirty = 0;
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
-        int i = find_run(seg->free_mask & seg->dirty_mask, k);
+        int i = find_resident(seg, k, run);
         if (i >= 0) return seg_take_run(seg, (size_t)i, k);
         dirty |= seg->dirty_mask != 0;
     }
@@ -257,13 +301,13 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k) {
      * slices that could not serve it (they would otherwise wait out the purge delay). */
     if (dirty) purge_heap_locked(h, 1, 0);
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
-        page_t *pg = seg_try_alloc(seg, k);
+        page_t *pg = seg_try_alloc(seg, k, run);
         if (pg) return pg;
     }
     segment_t *seg;
     while ((seg = abandoned_pop()) != NULL) {
         if (!seg_reclaim(h, seg)) continue;
-        page_t *pg = seg_try_alloc(seg, k);
+        page_t *pg = seg_try_alloc(seg, k, run);
         if (pg) return pg;
     }
     seg = seg_obtain();
@@ -271,12 +315,21 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k) {
     seg->heap = h;
     hk_segment_set_owner(seg, h->thread_id);
     seg_list_push(&h->segments, seg);
-    return seg_try_alloc(seg, k);
+    return seg_try_alloc(seg, k, run);
 }
 
+/* A size-class page of k slices. */
 page_t *seg_page_alloc(heap_t *h, size_t k) {
     pthread_mutex_lock(&h->seg_lock);
-    page_t *pg = seg_page_alloc_locked(h, k);
+    page_t *pg = seg_page_alloc_locked(h, k, 0);
+    pthread_mutex_unlock(&h->seg_lock);
+    return pg;
+}
+
+/* A run of k slices for one large block. */
+page_t *seg_run_alloc(heap_t *h, size_t k) {
+    pthread_mutex_lock(&h->seg_lock);
+    page_t *pg = seg_page_alloc_locked(h, k, 1);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
 }

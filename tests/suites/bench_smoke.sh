@@ -46,6 +46,16 @@ for bench_case in "${bench_smoke_cases[@]}"; do
     t "bench/${bench_case%%|*}/hakmem" bash -c "$bench_smoke_check" _ "$HK_LIB" "${bench_cmd[@]}"
 done
 t bench/runner_csv bash -c "$bench_smoke_runner"
+# realloc_growth's peak RSS (issue 14): at most 1.2x the system allocator's in the same run.
+# Only a limit on memory, never on time; a loaded machine purges more often, not less.
+bench_smoke_realloc_rss='
+peak() { grep -o "maxrss_kb=[0-9]*" <<<"$1" | cut -d= -f2; }
+sys=$(env -u LD_PRELOAD build/bench/realloc_growth --rounds 20) || exit 1
+hk=$(LD_PRELOAD=$HK_LIB build/bench/realloc_growth --rounds 20) || exit 1
+s=$(peak "$sys"); h=$(peak "$hk")
+echo "realloc_growth --rounds 20 peak RSS: system $s KiB, hakmem $h KiB (limit 1.2x: $((s * 12 / 10)))"
+[ -n "$s" ] && [ -n "$h" ] && [ "$h" -le $((s * 12 / 10)) ]'
+t bench/realloc_growth_rss bash -c "$bench_smoke_realloc_rss"
 # --alloc NAME=PATH adds an allocator (here hakmem again under another name) to the table,
 # and a malformed spec is refused.
 bench_smoke_extra='
@@ -57,4 +67,5 @@ python3 scripts/bench.py --quick --only random_mixed --reps 1 --allocators hakme
     grep -q "fastest peer" "$dir/bench.md" &&
     ! python3 scripts/bench.py --alloc nopath --out "$dir" 2>/dev/null'
 t bench/runner_extra_alloc bash -c "$bench_smoke_extra"
-unset bench_case bench_cmd bench_smoke_cases bench_smoke_check bench_smoke_runner bench_smoke_extra
+unset bench_case bench_cmd bench_smoke_cases bench_smoke_check bench_smoke_runner bench_smoke_extra \
+    bench_smoke_realloc_rss
