@@ -13,11 +13,13 @@ static inline void *hk_malloc_fast(size_t size) {
         page_t *pg = h->direct[(size + 15) >> 4];
         block_t *b = pg->free;
         if (likely(b != NULL)) {
-            /* Follow the link only if it stays in b's slice at 16-byte alignment (a small
-             * page is one slice): a write after free that changed it is caught here. */
+            /* Follow the link only if it stays in b's aligned run of slices of its page at
+             * 16-byte alignment (pg->link_mask: b's slice for a small page, the whole page for
+             * a medium page at its natural alignment): a write after free that changed it is
+             * caught here. */
             hk_harden_popped(pg, b);
             block_t *next = b->next;
-            if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & (~(SLICE_SIZE - 1) | 15)))
+            if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask))
                 return hk_pop_far(h, pg, b);
             pg->free = next;
             b->freed = 0;

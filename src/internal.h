@@ -82,6 +82,11 @@ typedef struct page_s {
     uint64_t div_magic;         /* ceil(2^64 / block_size): block-boundary test, 0 when free */
     uintptr_t start;            /* address of the first block, for that test */
     uint32_t run_written;       /* large pages: most bytes the block was asked to hold */
+    /* The malloc fast path follows a link only if (next ^ block) & link_mask is 0: the
+     * next block lies in the same naturally aligned power-of-two run of slices of this page
+     * (one slice for small pages, the whole page for medium pages placed at their natural
+     * alignment), at 16-byte alignment. Anything else takes the checked hk_pop_far. */
+    uintptr_t link_mask;
     /* shared line: fixed while the page lives, except remote_free */
     _Alignas(64) _Atomic uintptr_t remote_free; /* block count << RF_COUNT_SHIFT | list | RF_ flags */
     /* The descriptor of the page this slice belongs to: the entry itself for a free slice and
@@ -265,6 +270,12 @@ static inline void hk_page_set_block_size(page_t *pg, size_t size) {
     pg->block_size = (uint32_t)size;
     pg->div_magic = UINT64_MAX / size + 1;
     pg->start = (uintptr_t)hk_page_start(pg);
+    /* The biggest power of two 2^j of slices dividing both the first slice's index and the
+     * slice count: the page is then tiled by aligned runs of 2^j slices, so two addresses
+     * that agree above bit SLICE_SHIFT + j lie in one run inside the page. */
+    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    size_t j = (size_t)__builtin_ctzll((uint64_t)(pg - seg->slices) | pg->slice_count | 64);
+    pg->link_mask = ~((SLICE_SIZE << j) - 1) | 15;
 }
 
 /* 1 when `off` (bytes from the page start, < 2^32) is a multiple of the block size: the
@@ -312,7 +323,7 @@ uint64_t os_now_ns(void);
 
 /* ---- segment.c ---- */
 int seg_map_init(void);
-page_t *seg_page_alloc(heap_t *h, size_t slices);
+page_t *seg_page_alloc(heap_t *h, size_t slices, size_t align);
 page_t *seg_run_alloc(heap_t *h, size_t slices);
 void seg_page_free(heap_t *h, page_t *pg);
 int seg_run_resize(heap_t *h, page_t *pg, size_t k);

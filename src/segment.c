@@ -173,10 +173,12 @@ static segment_t *seg_obtain(void) {
     return seg;
 }
 
-/* Index of the first run of `k` set bits in `mask`, or -1. */
-static int find_run(uint64_t mask, size_t k) {
+/* Index of the first run of `k` set bits in `mask` starting at a multiple of `align` (a
+ * power of two up to 32), or -1. */
+static int find_run(uint64_t mask, size_t k, size_t align) {
     uint64_t x = mask;
     for (size_t j = 1; j < k && x; j++) x &= mask >> j;
+    x &= ~0ull / ((1ull << align) - 1); /* bits 0, align, 2*align, ... */
     return x ? __builtin_ctzll(x) : -1;
 }
 
@@ -198,17 +200,22 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
  * costs no page faults: for a size-class page those resident in full first (it will write
  * them all), for a run (one block, which writes only what it holds) those not resident in
  * full. -1 when none fits. */
-static int find_resident(const segment_t *seg, size_t k, int run) {
+static int find_resident(const segment_t *seg, size_t k, int run, size_t align) {
     uint64_t resident = seg->free_mask & seg->dirty_mask;
-    int i = find_run(resident & (run ? ~seg->full_mask : seg->full_mask), k);
-    return i >= 0 || run ? i : find_run(resident, k);
+    int i = find_run(resident & (run ? ~seg->full_mask : seg->full_mask), k, align);
+    return i >= 0 || run ? i : find_run(resident, k, align);
 }
 
-/* Resident slices first (find_resident), then clean ones, then (a run) any. */
-static page_t *seg_try_alloc(segment_t *seg, size_t k, int run) {
-    int i = find_resident(seg, k, run);
-    if (i < 0) i = find_run(seg->free_mask & ~seg->dirty_mask, k);
-    if (i < 0) i = find_run(seg->free_mask, k);
+/* Resident slices first (find_resident), then clean ones, then (a run) any; at each step a
+ * run at the asked alignment (see seg_page_alloc) before any other. */
+static page_t *seg_try_alloc(segment_t *seg, size_t k, int run, size_t align) {
+    int i = find_resident(seg, k, run, align);
+    if (i < 0 && align > 1) i = find_resident(seg, k, run, 1);
+    for (size_t a = align; i < 0; a = 1) {
+        i = find_run(seg->free_mask & ~seg->dirty_mask, k, a);
+        if (i < 0) i = find_run(seg->free_mask, k, a);
+        if (a == 1) break;
+    }
     return i < 0 ? NULL : seg_take_run(seg, (size_t)i, k);
 }
 
@@ -290,24 +297,27 @@ static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
     atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
 }
 
-static page_t *seg_page_alloc_locked(heap_t *h, size_t k, int run) {
+static page_t *seg_page_alloc_locked(heap_t *h, size_t k, int run, size_t align) {
     int dirty = 0;
-    for (segment_t *seg = h->segments; seg; seg = seg->next) {
-        int i = find_resident(seg, k, run);
-        if (i >= 0) return seg_take_run(seg, (size_t)i, k);
-        dirty |= seg->dirty_mask != 0;
+    for (size_t a = align;; a = 1) { /* a resident run at the alignment, else any resident run */
+        for (segment_t *seg = h->segments; seg; seg = seg->next) {
+            int i = find_resident(seg, k, run, a);
+            if (i >= 0) return seg_take_run(seg, (size_t)i, k);
+            dirty |= seg->dirty_mask != 0;
+        }
+        if (a == 1) break;
     }
     /* No resident run fits, so RSS is about to grow: first give back the resident free
      * slices that could not serve it (they would otherwise wait out the purge delay). */
     if (dirty) purge_heap_locked(h, 1, 0);
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
-        page_t *pg = seg_try_alloc(seg, k, run);
+        page_t *pg = seg_try_alloc(seg, k, run, align);
         if (pg) return pg;
     }
     segment_t *seg;
     while ((seg = abandoned_pop()) != NULL) {
         if (!seg_reclaim(h, seg)) continue;
-        page_t *pg = seg_try_alloc(seg, k, run);
+        page_t *pg = seg_try_alloc(seg, k, run, align);
         if (pg) return pg;
     }
     seg = seg_obtain();
@@ -315,13 +325,17 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, int run) {
     seg->heap = h;
     hk_segment_set_owner(seg, h->thread_id);
     seg_list_push(&h->segments, seg);
-    return seg_try_alloc(seg, k, run);
+    return seg_try_alloc(seg, k, run, align);
 }
 
-/* A size-class page of k slices. */
-page_t *seg_page_alloc(heap_t *h, size_t k) {
+/* A size-class page of k slices. `align` (a power of two up to 32 slices) is where it
+ * should start: a medium page of the direct table placed at a multiple of its own slice
+ * count lets the malloc fast path follow links across its slices (page_t.link_mask). A run
+ * there is preferred at each step (resident, then any slices of the heap's segments), but
+ * never at the price of a page fault or a fresh segment. */
+page_t *seg_page_alloc(heap_t *h, size_t k, size_t align) {
     pthread_mutex_lock(&h->seg_lock);
-    page_t *pg = seg_page_alloc_locked(h, k, 0);
+    page_t *pg = seg_page_alloc_locked(h, k, 0, align);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
 }
@@ -329,7 +343,7 @@ page_t *seg_page_alloc(heap_t *h, size_t k) {
 /* A run of k slices for one large block. */
 page_t *seg_run_alloc(heap_t *h, size_t k) {
     pthread_mutex_lock(&h->seg_lock);
-    page_t *pg = seg_page_alloc_locked(h, k, 1);
+    page_t *pg = seg_page_alloc_locked(h, k, 1, 1);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
 }

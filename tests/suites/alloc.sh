@@ -36,6 +36,11 @@ t alloc_free_race/preload-warn env HAKMEM_BAD_FREE=warn LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_free_race
 t alloc_free_race/hk-warn env HAKMEM_BAD_FREE=warn build/tests/alloc_free_race.hk
 
+# Medium free lists (1-8 KiB pages of several slices): intact links across slices followed,
+# forged ones (segment header, another page, misaligned) reported once and never followed.
+t alloc_links/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_links
+t alloc_links/hk build/tests/alloc_links.hk
+
 # The C library and the loader free only what hakmem allocated (a foreign pointer would abort).
 t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
 
