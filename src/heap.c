@@ -1,7 +1,9 @@
 /* Thread heaps: creation on a thread's first allocation, the registry of live heaps,
  * the pool that recycles heap structures (they are never unmapped, so a stale pointer
- * to one is always safe to read), and the thread-exit hand-off of a heap's segments. */
+ * to one is always safe to read), and the thread-exit hand-off of a whole heap to the next
+ * thread (orphans), or of its segments to the abandoned list when nobody takes it. */
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "harden.h"
@@ -17,6 +19,8 @@ heap_t hk_heap_empty = {.direct = {[0 ... DIRECT_COUNT - 1] = &hk_page_empty}};
 
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static heap_t *heaps_live, *heaps_pool;
+static heap_t *heaps_orphans; /* exited threads' heaps, on the live list too; newest first */
+static _Atomic long orphan_count; /* lets a look for due orphans skip the lock */
 static uint8_t *meta_cursor, *meta_end;
 static pthread_key_t heap_key;
 static int heap_key_ready;
@@ -38,20 +42,47 @@ static heap_t *heap_carve(void) {
     return h;
 }
 
-static void heap_thread_exit(void *arg) {
-    heap_t *h = arg;
-    if (h == NULL || h == &hk_heap_empty) return;
-    hk_harden_thread_exit(); /* may free into other threads' pages: before the flush */
-    remote_flush(h);
-    seg_abandon_all(h);
-    pthread_mutex_lock(&heaps_lock);
+/* Merge a heap's statistics into the dead threads' totals; the caller holds heaps_lock. */
+static void heap_stats_retire(heap_t *h) {
 #ifdef HAKMEM_BUILD_STATS
     for (size_t c = 0; c < CLASS_COUNT + 2; c++) {
         dead_alloc[c] += h->st_alloc[c];
         dead_free[c] += h->st_free[c];
         dead_remote[c] += h->st_remote[c];
     }
+#else
+    (void)h;
 #endif
+}
+
+/* Thread exit: the heap becomes an orphan, kept whole (queues, pages, segments, direct
+ * table) on the live list for the next thread to adopt, so a program whose threads come and
+ * go hands each new thread a warm heap instead of a walk of abandoned segments. Its segments
+ * have no owner meanwhile, so every free into them takes the remote path; seg->heap still
+ * names the heap, so a remote freer's hint reaches whoever adopts it. An orphan nobody adopts
+ * within the purge delay is dissolved (heap_orphans_due): its segments go to the abandoned
+ * list for live threads to reclaim. */
+static void heap_thread_exit(void *arg) {
+    heap_t *h = arg;
+    if (h == NULL || h == &hk_heap_empty) return;
+    hk_harden_thread_exit(); /* may free into other threads' pages: before the flush */
+    remote_flush(h);
+    seg_set_owner_all(h, HK_OWNER_NONE);
+    pthread_mutex_lock(&heaps_lock);
+    h->thread_id = 0;
+    h->orphaned_ns = os_now_ns();
+    h->next_orphan = heaps_orphans;
+    heaps_orphans = h;
+    atomic_fetch_add_explicit(&orphan_count, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&heaps_lock);
+    hk_heap_tls = &hk_heap_empty;
+    hk_heap_exited = 1;
+    purger_notify(); /* the orphan falls due after the purge delay */
+}
+
+/* Take h off the live list into the pool; the caller holds heaps_lock. */
+static void heap_unlink(heap_t *h) {
+    heap_stats_retire(h);
     for (heap_t **pp = &heaps_live; *pp; pp = &(*pp)->next_all) {
         if (*pp == h) {
             *pp = h->next_all;
@@ -60,9 +91,29 @@ static void heap_thread_exit(void *arg) {
     }
     h->next_all = heaps_pool;
     heaps_pool = h;
+}
+
+/* Dissolve the orphans that have waited the purge delay (all when forced): their segments
+ * go to the abandoned list, the heap structures to the pool. The time the next one falls
+ * due, or 0. Called with no hakmem lock held. */
+uint64_t heap_orphans_due(int force) {
+    if (atomic_load_explicit(&orphan_count, memory_order_relaxed) == 0) return 0;
+    uint64_t now = os_now_ns(), delay = (uint64_t)hk_opt.purge_delay_ms * 1000000u, due = 0;
+    pthread_mutex_lock(&heaps_lock);
+    for (heap_t **pp = &heaps_orphans; *pp;) {
+        heap_t *h = *pp;
+        if (!force && now < h->orphaned_ns + delay) {
+            if (due == 0 || h->orphaned_ns + delay < due) due = h->orphaned_ns + delay;
+            pp = &h->next_orphan;
+            continue;
+        }
+        *pp = h->next_orphan;
+        atomic_fetch_sub_explicit(&orphan_count, 1, memory_order_relaxed);
+        seg_abandon_all(h);
+        heap_unlink(h);
+    }
     pthread_mutex_unlock(&heaps_lock);
-    hk_heap_tls = &hk_heap_empty;
-    hk_heap_exited = 1;
+    return due;
 }
 
 void heap_process_init(void) {
@@ -72,11 +123,28 @@ void heap_process_init(void) {
 heap_t *heap_init_thread(void) {
     hk_process_init();
     pthread_mutex_lock(&heaps_lock);
-    heap_t *h = heaps_pool;
+    heap_t *h = heaps_orphans; /* the most recently exited thread's: its lines are warmest */
+    if (h) {
+        heaps_orphans = h->next_orphan;
+        atomic_fetch_sub_explicit(&orphan_count, 1, memory_order_relaxed);
+        h->thread_id = hk_thread_self();
+        pthread_mutex_unlock(&heaps_lock);
+        seg_set_owner_all(h, h->thread_id);
+        hk_heap_tls = h;
+        if (heap_key_ready) pthread_setspecific(heap_key, h);
+        return h;
+    }
+    h = heaps_pool;
     if (h) heaps_pool = h->next_all;
     else h = heap_carve();
     if (h) {
-        memset(h, 0, sizeof *h);
+        /* A freer that read seg->heap before the heap's segments left it may still set a
+         * hint bit (harmless: a needless look at a full list); the word is cleared with an
+         * atomic store around the memsets so the two never race. */
+        size_t hint = offsetof(heap_t, remote_hint), after = hint + sizeof h->remote_hint;
+        memset(h, 0, hint);
+        atomic_store_explicit(&h->remote_hint, 0, memory_order_relaxed);
+        memset((char *)h + after, 0, sizeof *h - after);
         pthread_mutex_init(&h->seg_lock, NULL);
         for (size_t i = 0; i < DIRECT_COUNT; i++) h->direct[i] = &hk_page_empty;
         h->thread_id = hk_thread_self();
@@ -97,9 +165,19 @@ heap_t *heap_live_list(void) { return heaps_live; }
 
 /* In a fork child only the forking thread survives. The other heaps may have been caught
  * mid-operation, so their segments are never reused: they are marked as owned by no thread,
- * which sends every free into them down the remote path. */
+ * which sends every free into them down the remote path. Orphans were not (fork holds
+ * heaps_lock, under which they are made and adopted, and the purger is between passes):
+ * their segments go to the abandoned list, for the child to reclaim. */
 void heap_after_fork_child(void) {
     heap_t *self = hk_heap_tls, *next;
+    for (heap_t *o = heaps_orphans; o; o = next) {
+        next = o->next_orphan;
+        pthread_mutex_init(&o->seg_lock, NULL);
+        seg_abandon_all(o);
+        heap_unlink(o);
+    }
+    heaps_orphans = NULL;
+    atomic_store_explicit(&orphan_count, 0, memory_order_relaxed);
     heap_t *h = heaps_live;
     heaps_live = NULL;
     for (; h; h = next) {

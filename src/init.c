@@ -67,6 +67,7 @@ HK_API int hk_trim(void) {
         seg_purge_heap(h, 1);
     }
     remote_reclaim_idle(1);
+    heap_orphans_due(1);
     seg_abandoned_due(1);
     released |= seg_cache_trim(1);
     released |= huge_cache_trim(1);

@@ -169,6 +169,10 @@ typedef struct heap_s {
     uint32_t steal_seen; /* batch_sends at the last look; under the heaps lock */
     remote_batch_t batches[REMOTE_SLOTS];
     struct heap_s *next_all; /* registry of live heaps, or the free pool */
+    /* An exited thread's heap kept whole for the next thread (src/heap.c): the orphans'
+     * stack, and when it joined it. */
+    struct heap_s *next_orphan;
+    uint64_t orphaned_ns;
 #ifdef HAKMEM_BUILD_STATS
     uint64_t st_alloc[CLASS_COUNT + 2], st_free[CLASS_COUNT + 2], st_remote[CLASS_COUNT + 2];
 #endif
@@ -178,7 +182,7 @@ typedef struct heap_s {
 /* The segment map (src/segment.c): one word per possible segment of the 47-bit address
  * space, mapped at process init with MAP_NORESERVE (only the pages where segments lie are
  * ever touched). 0: not a segment of ours. HK_OWNER_NONE: a segment no thread owns (huge,
- * cached, abandoned, or a dead thread's in a fork child). Otherwise the owner thread's
+ * cached, abandoned, an orphaned heap's, or a dead thread's in a fork child). Otherwise the owner thread's
  * hk_thread_self(), so free tests "ours and local" with one compare. */
 #define HK_OWNER_NONE ((uintptr_t)1)
 extern _Atomic uintptr_t *hk_seg_owner;
@@ -330,6 +334,7 @@ int seg_run_resize(heap_t *h, page_t *pg, size_t k);
 void seg_purge_heap(heap_t *h, int force);
 uint64_t seg_purge_due(heap_t *h, uint64_t now);
 void seg_abandon_all(heap_t *h);
+void seg_set_owner_all(heap_t *h, uintptr_t owner);
 uint64_t seg_abandoned_due(int force);
 uint64_t seg_list_due(const segment_t *list);
 int seg_cache_trim(int force);
@@ -352,6 +357,7 @@ void heap_unlock_all(void);
 heap_t *heap_live_list(void);
 void heap_after_fork_child(void);
 uint64_t heap_purge_due(uint64_t now);
+uint64_t heap_orphans_due(int force);
 void heap_stats_merge(uint64_t *allocs, uint64_t *frees, uint64_t *remote);
 
 /* ---- remote.c ---- */

@@ -294,6 +294,7 @@ page_t *page_find(heap_t *h, size_t cls) {
     if (h->empty_current) retire_empty_current(h, cls);
     seg_purge_heap(h, 0);
     remote_reclaim_idle(0); /* idle threads' batches may hold blocks that spare a fresh page */
+    heap_orphans_due(0);    /* and exited threads' heaps nobody adopted, whole segments */
     return page_fresh(h, cls);
 }
 

@@ -39,6 +39,7 @@ static uint64_t purge_pass(void) {
     pthread_mutex_lock(&pass_lock);
     remote_reclaim_idle(0); /* idle threads' batches of remote frees pin their pages */
     uint64_t due = heap_purge_due(os_now_ns());
+    due = earliest(due, heap_orphans_due(0)); /* exited threads' heaps nobody adopted */
     due = earliest(due, seg_cache_due());
     due = earliest(due, seg_abandoned_due(0));
     due = earliest(due, huge_cache_due());

@@ -426,7 +426,16 @@ uint64_t seg_purge_due(heap_t *h, uint64_t now) {
     return due;
 }
 
-/* Thread exit: hand every segment to the abandoned list for other threads to reclaim. */
+/* A heap changes hands whole (src/heap.c): its segments' owner in the segment map becomes
+ * `owner` (HK_OWNER_NONE while the heap is an orphan). */
+void seg_set_owner_all(heap_t *h, uintptr_t owner) {
+    pthread_mutex_lock(&h->seg_lock);
+    for (segment_t *seg = h->segments; seg; seg = seg->next) hk_segment_set_owner(seg, owner);
+    pthread_mutex_unlock(&h->seg_lock);
+}
+
+/* An orphaned heap is dissolved: hand every segment to the abandoned list for other threads
+ * to reclaim. */
 void seg_abandon_all(heap_t *h) {
     segment_t *seg, *next;
     uint64_t now = os_now_ns();

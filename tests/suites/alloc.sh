@@ -5,7 +5,7 @@
 # with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
 #   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
-for prog in conformance stress crossthread churn fork large handoff tiers realloc; do
+for prog in conformance stress crossthread churn fork large handoff tiers realloc orphan; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
@@ -71,7 +71,7 @@ tsan_run='export TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}"
         exec setarch "$(uname -m)" -R "$@"
     fi
     printf "%s\n" "$out"; exit $rc'
-for prog in crossthread churn handoff; do
+for prog in crossthread churn handoff orphan; do
     t "alloc_$prog/tsan" bash -c "$tsan_run" tsan_run "build/tsan/alloc_$prog"
 done
 for prog in crossthread churn; do
