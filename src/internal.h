@@ -119,6 +119,11 @@ _Static_assert(CLASS_COUNT <= 64, "class bit masks (remote_hint, empty_current) 
 enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
 
 typedef struct segment_s {
+    /* One cache line before the slice table, so that the descriptors' owner lines (read and
+     * written by every malloc and free of their pages) fall in odd L1 sets: medium pages start
+     * at multiples of their power-of-two slice count, which put their descriptors at multiples
+     * of 1 KiB into the segment, in the same L1 sets as the starts of blocks of 1 KiB multiples. */
+    char colour[64];
     page_t slices[SLICES_PER_SEG];
     _Atomic(struct heap_s *) heap;     /* owner heap, NULL when abandoned */
     uint64_t free_mask;                /* slices not in a page */

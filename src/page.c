@@ -229,9 +229,9 @@ static void collect_full(heap_t *h) {
 
 static page_t *page_fresh(heap_t *h, size_t cls) {
     size_t slices = hk_class_slices[cls];
-    /* Pages of the direct table's medium classes (a power of two of slices) at their natural
-     * alignment: links between their slices then pass the fast path's test. */
-    size_t align = hk_class_size[cls] > SMALL_MAX && hk_class_size[cls] <= DIRECT_MAX ? slices : 1;
+    /* Medium pages (a power of two of slices) at their natural alignment: links between
+     * their slices then pass malloc's quick test. */
+    size_t align = hk_class_size[cls] > SMALL_MAX ? slices : 1;
     page_t *pg = seg_page_alloc(h, slices, align);
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;

@@ -176,8 +176,17 @@ static segment_t *seg_obtain(void) {
 /* Index of the first run of `k` set bits in `mask` starting at a multiple of `align` (a
  * power of two up to 32), or -1. */
 static int find_run(uint64_t mask, size_t k, size_t align) {
+    if (align > 1 && align == k) { /* a page of a power of two of slices: test each place */
+        uint64_t run = hk_slice_run_mask(0, k);
+        for (size_t i = 0; i < SLICES_PER_SEG; i += k)
+            if (((mask >> i) & run) == run) return (int)i;
+        return -1;
+    }
+    /* x: bits i where mask holds a run of `len` from i; doubled until len reaches k */
     uint64_t x = mask;
-    for (size_t j = 1; j < k && x; j++) x &= mask >> j;
+    size_t len = 1;
+    for (; x && 2 * len <= k; len *= 2) x &= x >> len;
+    if (len < k) x &= x >> (k - len);
     x &= ~0ull / ((1ull << align) - 1); /* bits 0, align, 2*align, ... */
     return x ? __builtin_ctzll(x) : -1;
 }

@@ -31,10 +31,9 @@ void size_class_init(void) {
         hk_class_size[c] = (uint32_t)size;
         size_t blocks = c < SMALL_CLASSES ? MIN_BLOCKS_PER_PAGE : MEDIUM_BLOCKS_PER_PAGE;
         size_t slices = (size * blocks + SLICE_SIZE - 1) / SLICE_SIZE;
-        /* Medium classes of the direct table take a power of two of slices, placed at its
-         * natural alignment (page_fresh), so the malloc fast path's link test covers the
-         * whole page (page_t.link_mask). */
-        if (c >= SMALL_CLASSES && size <= DIRECT_MAX && (slices & (slices - 1)))
+        /* Medium classes take a power of two of slices, placed at its natural alignment
+         * (page_fresh), so malloc's quick link test covers the whole page (page_t.link_mask). */
+        if (c >= SMALL_CLASSES && (slices & (slices - 1)))
             slices = (size_t)1 << (64 - __builtin_clzll(slices));
         if (slices > MEDIUM_MAX_SLICES) slices = MEDIUM_MAX_SLICES;
         hk_class_slices[c] = (uint8_t)(slices ? slices : 1);
