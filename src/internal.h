@@ -337,6 +337,7 @@ page_t *seg_run_alloc(heap_t *h, size_t slices);
 void seg_page_free(heap_t *h, page_t *pg);
 int seg_run_resize(heap_t *h, page_t *pg, size_t k);
 void seg_purge_heap(heap_t *h, int force);
+void seg_purge_resident(heap_t *h);
 uint64_t seg_purge_due(heap_t *h, uint64_t now);
 void seg_abandon_all(heap_t *h);
 void seg_set_owner_all(heap_t *h, uintptr_t owner);

@@ -121,6 +121,31 @@ static void cache_push_locked(segment_t *seg) {
     huge_cache_entries++;
 }
 
+/* The growth [filled, need) of a mapping at `base` would be fresh pages: fill it instead
+ * with the pages of other cached mappings that fit in it, the largest first, moved there with
+ * mremap (page tables, not data), so that they are reused rather than kept resident beside
+ * it until the purge delay. Returns how far from `base` the pages may hold old data. */
+static size_t cache_gather(uint8_t *base, size_t filled, size_t need) {
+    for (;;) {
+        pthread_mutex_lock(&huge_lock_m);
+        segment_t *best = NULL;
+        for (segment_t *c = huge_cache; c; c = c->next)
+            if (c->map_size <= need - filled && (!best || c->map_size > best->map_size)) best = c;
+        if (best) cache_unlink(best);
+        pthread_mutex_unlock(&huge_lock_m);
+        if (!best) return filled;
+        size_t size = best->map_size;
+        hk_segment_set_owner(best, 0);
+        if (!os_move(best, size, base + filled)) { /* its range is still ours: drop it */
+            huge_unmap(best);
+            return filled;
+        }
+        huge_account(-(int64_t)size); /* counted in the growth already */
+        atomic_fetch_sub_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
+        filled += size;
+    }
+}
+
 /* Fit a cached mapping to `need` bytes. Too big, it is cut at the first SEG_SIZE boundary
  * past `need`, and the rest stays cached as a mapping of its own (its resident pages serve
  * the next request instead of being unmapped and faulted in again) unless it is too small
@@ -130,7 +155,7 @@ static void cache_push_locked(segment_t *seg) {
  * resident pages are reused and only the growth is faulted in. Returns the mapping, which
  * may have moved, or NULL (the cached one is then released). `*dirty` is set to the bytes
  * that may hold old data. */
-static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
+static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, size_t *dirty) {
     size_t have = seg->map_size;
     *dirty = have < need ? have : need;
     if (have >= need) {
@@ -154,6 +179,7 @@ static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
         }
         return seg;
     }
+    seg_purge_resident(h); /* the growth is fresh pages */
     segment_t *moved = os_map_aligned(need, SEG_SIZE);
     if (moved) {
         hk_segment_set_owner(seg, 0);
@@ -161,6 +187,7 @@ static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
             hk_segment_set_owner(moved, HK_OWNER_NONE);
             huge_account((int64_t)(need - have));
             moved->map_size = need;
+            *dirty = cache_gather((uint8_t *)moved, have, need);
             return moved;
         }
         os_unmap(moved, need);
@@ -169,7 +196,7 @@ static segment_t *cache_fit(segment_t *seg, size_t need, size_t *dirty) {
     return NULL;
 }
 
-static void *huge_alloc(size_t size, size_t align, int zero) {
+static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
     size_t hdr = huge_header();
     /* the block right after the header, rounded up to the alignment (0: none asked) */
     size_t a = align ? align : 1;
@@ -179,9 +206,12 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
     if (!seg_map_init()) return NULL;
     segment_t *seg = off == hdr ? cache_take(need) : NULL;
     size_t dirty;
-    if (seg && (seg = cache_fit(seg, need, &dirty)) != NULL) {
+    if (seg && (seg = cache_fit(h, seg, need, &dirty)) != NULL) {
         if (zero) memset((uint8_t *)seg + off, 0, (dirty < off + size ? dirty : off + size) - off);
     } else if (align <= SEG_SIZE) {
+        /* A fresh mapping: RSS grows by all of it. Not in the hardened build, which caches no
+         * huge block: every one is fresh, and this would purge each freed slice at once. */
+        if (hk_harden_huge_cache_ok()) seg_purge_resident(h);
         seg = os_map_aligned(need, SEG_SIZE);
     } else {
         /* The block must sit at seg + SEG_SIZE with seg SEG-aligned: map extra, then trim. */
@@ -209,7 +239,7 @@ static void *huge_alloc(size_t size, size_t align, int zero) {
 void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     if (size > PTRDIFF_MAX) return NULL;
     if (size > LARGE_MAX || align > SLICE_SIZE) {
-        void *p = huge_alloc(size, align, zero);
+        void *p = huge_alloc(h, size, align, zero);
 #ifdef HAKMEM_BUILD_STATS
         if (p) h->st_alloc[LARGE_CLASS + 1]++;
 #endif

@@ -423,6 +423,17 @@ void seg_purge_heap(heap_t *h, int force) {
     pthread_mutex_unlock(&h->seg_lock);
 }
 
+/* RSS is about to grow by a huge block's fresh pages (src/large.c): give back now the free
+ * slices that wait out the purge delay, the heap's own and those of cached segments, rather
+ * than beside the new pages. The segments stay mapped and cached. */
+void seg_purge_resident(heap_t *h) {
+    if (deadline_of(h) != 0) seg_purge_heap(h, 1);
+    pthread_mutex_lock(&cache_lock);
+    for (segment_t *seg = cache_list; seg; seg = seg->next)
+        if (seg->dirty_mask) seg_purge(seg);
+    pthread_mutex_unlock(&cache_lock);
+}
+
 /* For the purger, on any heap: purge it if its deadline has passed (the owner has not come
  * by to do it); the deadline still ahead, or 0. */
 uint64_t seg_purge_due(heap_t *h, uint64_t now) {

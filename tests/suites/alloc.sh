@@ -20,6 +20,12 @@ t alloc_purge/hk build/tests/alloc_purge.hk --expect return
 t alloc_purge/preload-delay60000 env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_purge --expect keep
 
+# A huge block that needs fresh pages first takes or gives back the freed memory that waits
+# out the delay (purged slices, cached mappings' pages moved into its growth): long delay only.
+t alloc_huge_rss/preload env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_huge_rss
+t alloc_huge_rss/hk env HAKMEM_PURGE_DELAY_MS=60000 build/tests/alloc_huge_rss.hk
+
 # Foreign frees and double frees: fatal by default (the runs above); with HAKMEM_BAD_FREE=warn
 # each is reported (double frees exactly once) and with =ignore silently ignored, and either way
 # nothing is written through the pointer and the heap stays sound.
