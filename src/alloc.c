@@ -21,8 +21,8 @@ static inline __attribute__((always_inline)) void *pop_checked(heap_t *h, page_t
     /* quick: a link in b's aligned run of the page's slices at 16-byte alignment (the test of
      * the malloc fast path, which for a medium page covers the whole page) is taken as sound
      * without the full test. */
-    if (quick && likely((((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask) == 0)) {
-    } else if (unlikely(!hk_link_sound(pg, next))) {
+    int near = quick && likely((((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask) == 0);
+    if (!near && unlikely(!hk_link_sound(pg, next))) {
         hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
         next = NULL;
     }
@@ -97,11 +97,7 @@ void *hk_alloc_aligned_raw(size_t align, size_t size) {
     heap_t *h = heap_get();
     void *p = NULL;
     if (h == NULL) goto oom;
-    size_t cls = CLASS_COUNT;
-    if (align <= SLICE_SIZE && size <= MEDIUM_MAX) {
-        cls = hk_size_class(size < align ? align : size);
-        while (cls < CLASS_COUNT && hk_class_size[cls] % align != 0) cls++;
-    }
+    size_t cls = size_class_aligned(size, align);
     p = cls < CLASS_COUNT ? alloc_from_class(h, cls) : large_alloc(h, size, align, 0);
     if (p) return p;
 oom:

@@ -319,6 +319,7 @@ static inline uint64_t hk_slice_run_mask(size_t first, size_t count) {
 /* ---- size_class.c ---- */
 void size_class_init(void);
 size_t size_usable(size_t size, size_t align);
+size_t size_class_aligned(size_t size, size_t align);
 
 /* ---- os.c ---- */
 void *os_map(size_t size);

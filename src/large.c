@@ -196,15 +196,30 @@ static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, size_t *dirt
     return NULL;
 }
 
-static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
-    size_t hdr = huge_header();
-    /* the block right after the header, rounded up to the alignment (0: none asked) */
+/* Where a huge block sits in its mapping: right after the header (and the hardened build's
+ * guard), rounded up to the alignment (0: none asked); at SEG_SIZE for alignments above it. */
+static size_t huge_block_off(size_t align) {
     size_t a = align ? align : 1;
-    size_t off = a <= SEG_SIZE ? (hdr + hk_harden_huge_guard() + a - 1) & ~(a - 1) : SEG_SIZE;
+    return a <= SEG_SIZE ? (huge_header() + hk_harden_huge_guard() + a - 1) & ~(a - 1) : SEG_SIZE;
+}
+
+/* The mapping a huge block of `size` bytes at offset `off` needs, in whole pages. */
+static size_t huge_need(size_t off, size_t size) {
+    return (off + size + hk_harden_huge_guard() + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+}
+
+/* The slices of the run that holds one large block of `size` bytes. */
+static size_t run_slices(size_t size, size_t align) {
+    size_t k = (size + hk_harden_large_extra(align) + SLICE_SIZE - 1) >> SLICE_SHIFT;
+    return k ? k : 1;
+}
+
+static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
+    size_t off = huge_block_off(align);
     if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
-    size_t need = (off + size + hk_harden_huge_guard() + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+    size_t need = huge_need(off, size);
     if (!seg_map_init()) return NULL;
-    segment_t *seg = off == hdr ? cache_take(need) : NULL;
+    segment_t *seg = off == huge_header() ? cache_take(need) : NULL;
     size_t dirty;
     if (seg && (seg = cache_fit(h, seg, need, &dirty)) != NULL) {
         if (zero) memset((uint8_t *)seg + off, 0, (dirty < off + size ? dirty : off + size) - off);
@@ -245,8 +260,7 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
 #endif
         return p;
     }
-    size_t k = (size + hk_harden_large_extra(align) + SLICE_SIZE - 1) >> SLICE_SHIFT;
-    if (k == 0) k = 1;
+    size_t k = run_slices(size, align);
     page_t *pg = seg_run_alloc(h, k);
     if (!pg) return NULL;
     pg->class_idx = LARGE_CLASS;
@@ -330,7 +344,7 @@ void huge_free(segment_t *seg, void *p) {
 void *huge_resize(segment_t *seg, size_t size) {
     size_t off = seg->huge_off, have = seg->map_size;
     if (size > PTRDIFF_MAX - off - SEG_SIZE) return NULL;
-    size_t need = (off + size + hk_harden_huge_guard() + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
+    size_t need = huge_need(off, size);
     if (need <= have) {
         if (need < have) {
             os_unmap((uint8_t *)seg + need, have - need);
@@ -362,17 +376,14 @@ void *huge_resize(segment_t *seg, size_t size) {
 size_t huge_usable(segment_t *seg) { return seg->map_size - seg->huge_off - hk_harden_huge_guard(); }
 
 /* What large_alloc gives a request of `size` bytes at alignment `align` (0 or up to SEG_SIZE
- * and beyond): the usable size of a fresh slice run or huge mapping, 0 if it cannot be served. */
+ * and beyond): the usable size of a fresh slice run or huge mapping, 0 if it cannot be served.
+ * The default build's sizes (nallocx answers the request itself in the hardened build). */
 size_t large_usable(size_t size, size_t align) {
     if (size > PTRDIFF_MAX) return 0;
-    if (size <= LARGE_MAX && align <= SLICE_SIZE) {
-        size_t k = (size + SLICE_SIZE - 1) >> SLICE_SHIFT;
-        return (k ? k : 1) * SLICE_SIZE;
-    }
-    size_t hdr = huge_header(), a = align ? align : 1;
-    size_t off = a <= SEG_SIZE ? (hdr + a - 1) & ~(a - 1) : SEG_SIZE;
+    if (size <= LARGE_MAX && align <= SLICE_SIZE) return run_slices(size, align) * SLICE_SIZE;
+    size_t off = huge_block_off(align);
     if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return 0;
-    return ((off + size + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1)) - off;
+    return huge_need(off, size) - off;
 }
 
 void huge_lock(void) { pthread_mutex_lock(&huge_lock_m); }

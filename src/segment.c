@@ -266,6 +266,15 @@ static uint64_t deadline_of(heap_t *h) {
     return atomic_load_explicit(&h->purge_deadline_ns, memory_order_relaxed);
 }
 
+/* Free slices became resident at `since`: the heap's purge falls due a purge delay later,
+ * unless an earlier deadline is already set. */
+static void deadline_arm(heap_t *h, uint64_t since) {
+    if (deadline_of(h) == 0)
+        atomic_store_explicit(&h->purge_deadline_ns,
+                              since + (uint64_t)hk_opt.purge_delay_ms * 1000000u,
+                              memory_order_relaxed);
+}
+
 /* Adopt an exited thread's segment. Returns 0 if it turned out empty and was released. */
 static int seg_reclaim(heap_t *h, segment_t *seg) {
     atomic_store(&seg->heap, h);
@@ -289,10 +298,7 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
         return 0;
     }
     /* Slices freed before the abandon keep the deadline they had then. */
-    if (seg->dirty_mask && deadline_of(h) == 0)
-        atomic_store_explicit(&h->purge_deadline_ns,
-                              seg->cached_at_ns + (uint64_t)hk_opt.purge_delay_ms * 1000000u,
-                              memory_order_relaxed);
+    if (seg->dirty_mask) deadline_arm(h, seg->cached_at_ns);
     seg_list_push(&h->segments, seg);
     return 1;
 }
@@ -365,9 +371,7 @@ void seg_page_free(heap_t *h, page_t *pg) {
         seg_list_remove(&h->segments, seg);
         seg_release(seg);
     } else if (deadline_of(h) == 0) {
-        atomic_store_explicit(&h->purge_deadline_ns,
-                              os_now_ns() + (uint64_t)hk_opt.purge_delay_ms * 1000000u,
-                              memory_order_relaxed);
+        deadline_arm(h, os_now_ns());
     } else {
         purge_heap_locked(h, 0, os_now_ns());
     }
@@ -404,10 +408,7 @@ int seg_run_resize(heap_t *h, page_t *pg, size_t k) {
         uint64_t run = hk_slice_run_mask(first + k, k0 - k);
         seg->free_mask |= run;
         seg->dirty_mask |= run;
-        if (deadline_of(h) == 0)
-            atomic_store_explicit(&h->purge_deadline_ns,
-                                  os_now_ns() + (uint64_t)hk_opt.purge_delay_ms * 1000000u,
-                                  memory_order_relaxed);
+        deadline_arm(h, os_now_ns());
         freed = 1;
     }
     pg->slice_count = (uint8_t)k;

@@ -56,10 +56,16 @@ void size_class_init(void) {
 size_t size_usable(size_t size, size_t align) {
     if (align <= 16) align = 0;
     else if (size == 0) size = 1;
-    if (size <= MEDIUM_MAX && align <= SLICE_SIZE) {
-        size_t cls = hk_size_class(size < align ? align : size);
-        while (align && cls < CLASS_COUNT && hk_class_size[cls] % align != 0) cls++;
-        if (cls < CLASS_COUNT) return hk_class_size[cls];
-    }
-    return large_usable(size, align);
+    size_t cls = size_class_aligned(size, align);
+    return cls < CLASS_COUNT ? hk_class_size[cls] : large_usable(size, align);
+}
+
+/* The class an aligned allocation takes: the first from size's up whose block size is a
+ * multiple of the alignment (pages start slice-aligned, so its blocks are aligned), or
+ * CLASS_COUNT when a large run or huge mapping must serve it. */
+size_t size_class_aligned(size_t size, size_t align) {
+    if (align > SLICE_SIZE || size > MEDIUM_MAX) return CLASS_COUNT;
+    size_t cls = hk_size_class(size < align ? align : size);
+    while (align && cls < CLASS_COUNT && hk_class_size[cls] % align != 0) cls++;
+    return cls;
 }
