@@ -89,9 +89,6 @@ typedef struct page_s {
     uintptr_t link_mask;
     /* shared line: fixed while the page lives, except remote_free */
     _Alignas(64) _Atomic uintptr_t remote_free; /* block count << RF_COUNT_SHIFT | list | RF_ flags */
-    /* The descriptor of the page this slice belongs to: the entry itself for a free slice and
-     * for a page's first slice (one load finds a block's page). NULL in huge mappings. */
-    struct page_s *head;
     uint32_t block_size;
     uint16_t reserved; /* blocks that fit; 0 for a free slice */
     uint8_t slice_count;
@@ -124,6 +121,11 @@ typedef struct segment_s {
      * at multiples of their power-of-two slice count, which put their descriptors at multiples
      * of 1 KiB into the segment, in the same L1 sets as the starts of blocks of 1 KiB multiples. */
     char colour[64];
+    /* The descriptor of the page each slice belongs to: the slice's own entry for a free
+     * slice and for a page's first slice; NULL in huge mappings. One load finds a block's
+     * page, from 8 lines per segment that every free reads, rather than from one line in
+     * each slice's descriptor. 8 lines: the slice table stays at an odd line. */
+    page_t *page_map[SLICES_PER_SEG];
     page_t slices[SLICES_PER_SEG];
     _Atomic(struct heap_s *) heap;     /* owner heap, NULL when abandoned */
     uint64_t free_mask;                /* slices not in a page */
@@ -266,7 +268,7 @@ static inline segment_t *hk_segment_of(const void *p) {
 /* The page of a block in a normal segment. The slice index comes from p's own bits (a shift
  * and a mask, no subtraction). */
 static inline page_t *hk_page_of(segment_t *seg, const void *p) {
-    return seg->slices[((uintptr_t)p >> SLICE_SHIFT) & (SLICES_PER_SEG - 1)].head;
+    return seg->page_map[((uintptr_t)p >> SLICE_SHIFT) & (SLICES_PER_SEG - 1)];
 }
 
 static inline uint8_t *hk_page_start(page_t *pg) {

@@ -163,7 +163,7 @@ static segment_t *seg_obtain(void) {
     seg = os_map_aligned(SEG_SIZE, SEG_SIZE);
     if (!seg) return NULL;
     /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
-    for (size_t i = 0; i < SLICES_PER_SEG; i++) seg->slices[i].head = &seg->slices[i];
+    for (size_t i = 0; i < SLICES_PER_SEG; i++) seg->page_map[i] = &seg->slices[i];
     seg->kind = SEG_NORMAL;
     seg->free_mask = USABLE_SLICES;
     hk_harden_new_segment(seg);
@@ -199,7 +199,7 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
     memset(pg, 0, sizeof *pg);
     pg->is_zero = (seg->dirty_mask & run) == 0;
     pg->slice_count = (uint8_t)k;
-    for (size_t j = 0; j < k; j++) pg[j].head = pg;
+    for (size_t j = 0; j < k; j++) seg->page_map[first + j] = pg;
     seg->free_mask &= ~run;
     seg->dirty_mask &= ~run;
     return pg;
@@ -256,7 +256,7 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
         if (full) seg->full_mask |= hk_slice_run_mask(first, full);
     }
     memset(pg, 0, sizeof *pg);
-    for (size_t j = 0; j < k; j++) pg[j].head = &pg[j];
+    for (size_t j = 0; j < k; j++) seg->page_map[first + j] = &pg[j];
     uint64_t run = hk_slice_run_mask(first, k);
     seg->free_mask |= run;
     seg->dirty_mask |= run;
@@ -397,13 +397,13 @@ int seg_run_resize(heap_t *h, page_t *pg, size_t k) {
         }
         int64_t clean = (int64_t)(k - k0 - (size_t)__builtin_popcountll(seg->dirty_mask & run));
         stats_add(&hk_counters.committed, &hk_counters.committed_peak, clean * (int64_t)SLICE_SIZE);
-        for (size_t j = k0; j < k; j++) pg[j].head = pg;
+        for (size_t j = k0; j < k; j++) seg->page_map[first + j] = pg;
         seg->free_mask &= ~run;
         seg->dirty_mask &= ~run;
     } else {
-        for (size_t j = k; j < k0; j++) { /* free slices: zero, their own head */
+        for (size_t j = k; j < k0; j++) { /* free slices: zero, mapped to themselves */
             memset(&pg[j], 0, sizeof pg[j]);
-            pg[j].head = &pg[j];
+            seg->page_map[first + j] = &pg[j];
         }
         uint64_t run = hk_slice_run_mask(first + k, k0 - k);
         seg->free_mask |= run;
