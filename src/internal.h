@@ -325,6 +325,7 @@ size_t size_class_aligned(size_t size, size_t align);
 
 /* ---- os.c ---- */
 void *os_map(size_t size);
+void *os_reserve(size_t size);
 void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *p, size_t size);
 int os_move(void *from, size_t size, void *to);

@@ -9,15 +9,24 @@
 
 #include "internal.h"
 
-void *os_map(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+static void *map(size_t size, int flags) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED) {
         if (hk_opt.verbose) hk_message("mmap of %zu bytes failed (errno %d)", size, errno);
         return NULL;
     }
     return p;
 }
+
+/* Memory for blocks: the kernel's overcommit policy judges it as it judges glibc's mappings,
+ * so a request no RAM and swap could ever hold (malloc(64 TiB) under the default heuristic,
+ * anything past the commit limit under strict accounting) fails with ENOMEM instead of
+ * returning a block that the first writes would kill the program on. */
+void *os_map(size_t size) { return map(size, 0); }
+
+/* Address space that is touched only sparsely (the segment map): not counted against the
+ * commit limit. Never used for blocks. */
+void *os_reserve(size_t size) { return map(size, MAP_NORESERVE); }
 
 /* Map `size` bytes starting at an `align`-aligned address; trims the slack so only
  * [result, result+size) stays mapped. */

@@ -25,7 +25,7 @@ _Atomic uintptr_t hk_seg_count;
  * slow path. Returns 1 on success. */
 int seg_map_init(void) {
     if (atomic_load_explicit(&hk_seg_count, memory_order_relaxed)) return 1;
-    hk_seg_owner = os_map(SEG_MAP_COUNT * sizeof(uintptr_t));
+    hk_seg_owner = os_reserve(SEG_MAP_COUNT * sizeof(uintptr_t));
     if (hk_seg_owner == NULL) return 0;
     atomic_store_explicit(&hk_seg_count, SEG_MAP_COUNT, memory_order_release);
     return 1;
