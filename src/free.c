@@ -29,10 +29,21 @@ HK_COLD void hk_free_marked(page_t *pg, block_t *b) {
     hk_free_local(pg, b);
 }
 
+static void free_foreign(page_t *pg, void *p);
+
 /* A free the fast path did not take: NULL, a foreign pointer, a block of another thread's
  * (or no thread's) segment, or a huge block, which may sit at offset SEG_SIZE of its
  * mapping (an alignment above SEG_SIZE) with its header in the segment before. */
 HK_NOINLINE void hk_free_other(void *p) {
+    /* Most often a block of another live thread's segment (producer/consumer): its map word
+     * is that thread's id, which only normal segments carry, so p's own segment index finds
+     * it and the header's kind need not be read. */
+    uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
+    if (likely(hk_segment_owner(si) > HK_OWNER_NONE)) {
+        segment_t *seg = (segment_t *)(si << SEG_SHIFT);
+        free_foreign(hk_page_of(seg, p), p);
+        return;
+    }
     segment_t *seg = hk_segment_of(p);
     if (p == NULL || seg == NULL) hk_bad_pointer("free", p);
     else hk_free_slow(seg, hk_page_of(seg, p), p);
@@ -43,6 +54,11 @@ HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
         huge_free(seg, p);
         return;
     }
+    free_foreign(pg, p);
+}
+
+/* A free into a normal segment's page that this thread does not own. */
+static void free_foreign(page_t *pg, void *p) {
     if (unlikely(!hk_block_in_page(pg, p))) {
         hk_bad_pointer("free", p);
         return;
