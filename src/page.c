@@ -201,7 +201,12 @@ static int page_to_full(heap_t *h, page_t *pg) {
     return 0;
 }
 
-/* A heap's full pages that received remote frees: take those blocks back. */
+/* A heap's full pages that received remote frees: take those blocks back. A page that
+ * emptied becomes its class's current page, kept empty like one the owner's frees emptied
+ * (page_free_slow), unless the current page is empty already: a class whose blocks all go
+ * to other threads and whose live count hovers around a page's worth would otherwise retire
+ * and take fresh pages over and over, and a fresh page on the resident slices of a retired
+ * one extends from its first block while all of them stay resident. */
 static void collect_full(heap_t *h) {
     uint64_t bits = atomic_exchange(&h->remote_hint, 0);
     while (bits) {
@@ -214,10 +219,15 @@ static void collect_full(heap_t *h) {
                 continue;
             used_unpark(pg);
             page_collect(pg);
-            if (pg->used == 0) {
+            page_t *cur = h->queues[cls].first;
+            if (pg->used == 0 && (cls == LARGE_CLASS || (cur && cur->used == 0))) {
                 list_remove(&h->full[cls], pg);
                 pg->in_full = 0;
                 page_retire(h, pg);
+            } else if (pg->used == 0) {
+                page_unfull(h, pg);
+                queue_move_front(h, pg);
+                h->empty_current |= 1ull << cls;
             } else if (cls != LARGE_CLASS && pg->free) {
                 page_unfull(h, pg);
             } else {
@@ -283,12 +293,16 @@ page_t *page_find(heap_t *h, size_t cls) {
                 return pg;
             }
         }
-        if (extendable) {
+        /* Full pages that got remote frees come before fresh blocks of a page: a class
+         * whose blocks are freed by other threads would otherwise touch its page's blocks
+         * while as many wait on the full list. */
+        int hinted = atomic_load_explicit(&h->remote_hint, memory_order_relaxed) != 0;
+        if (extendable && !(round == 0 && hinted)) {
             page_extend(extendable);
             queue_move_front(h, extendable);
             return extendable;
         }
-        if (atomic_load_explicit(&h->remote_hint, memory_order_relaxed) == 0) break;
+        if (!hinted) break;
         collect_full(h);
     }
     if (h->empty_current) retire_empty_current(h, cls);
