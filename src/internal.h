@@ -149,6 +149,7 @@ typedef struct remote_batch_s {
     block_t *head, *tail;
     uint16_t room; /* blocks it can still take before it is sent */
     uint16_t cap;  /* blocks it takes in all: cap - room are in it */
+    uint32_t born; /* the heap's batch_ticks when its first block came */
 } remote_batch_t;
 #define REMOTE_SLOTS (2 * CLASS_COUNT) /* two per size class */
 
@@ -174,6 +175,8 @@ typedef struct heap_s {
     _Atomic uint32_t batch_sends; /* batches sent so far: an idle heap's count stands still */
     _Atomic uint32_t batch_busy, batch_steal;
     uint32_t steal_seen; /* batch_sends at the last look; under the heaps lock */
+    uint32_t batch_ticks; /* blocks this thread has batched: the batches' clock */
+    uint64_t batch_live[(REMOTE_SLOTS + 63) / 64]; /* slots with a page, for the age sweep */
     remote_batch_t batches[REMOTE_SLOTS];
     struct heap_s *next_all; /* registry of live heaps, or the free pool */
     /* An exited thread's heap kept whole for the next thread (src/heap.c): the orphans'

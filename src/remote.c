@@ -3,7 +3,7 @@
  * full batch, or the older one of its class when a third page needs one, goes to the
  * page's remote list with a single CAS. Only the freeing thread builds its batches, with
  * plain stores.
- * A batch is sent when it is full, when its thread next refills a page, trims or exits, and
+ * A batch is sent when it is full or old, when its thread next refills a page, trims or exits, and
  * otherwise by another thread once the heap has sent nothing for a reclaim period
  * (remote_reclaim_idle), so a thread that stops freeing strands nothing for long.
  * Never touches a page after the CAS that hands it blocks, except under RF_NOTIFYING (the
@@ -17,6 +17,13 @@
  * thread keeps from others (REMOTE_SLOTS batches, under 2 MiB); blocks bound how long the first one waits. */
 #define BATCH_BLOCKS 64
 #define BATCH_BYTES ((uint32_t)16 << 10)
+/* A batch is also sent once its thread has batched BATCH_AGE blocks since the batch's first
+ * one (looked at every BATCH_SWEEP blocks, so none waits for BATCH_AGE + BATCH_SWEEP): the
+ * blocks of a class it frees rarely would otherwise wait for 63 more, and the owner, which
+ * cannot see them, touches fresh blocks meanwhile. Each class then keeps back about its share
+ * of the thread's last few hundred frees, however many classes are in use. */
+#define BATCH_AGE 256u
+#define BATCH_SWEEP 128u
 /* The shortest period between two looks for idle heaps' batches. */
 #define RECLAIM_MIN_NS (10 * 1000000ull)
 
@@ -62,9 +69,15 @@ static inline void batches_leave(heap_t *h) {
     atomic_store_explicit(&h->batch_busy, 0, memory_order_release);
 }
 
+static inline void slot_set(heap_t *h, size_t i, int live) {
+    uint64_t bit = 1ull << (i % 64);
+    h->batch_live[i / 64] = live ? h->batch_live[i / 64] | bit : h->batch_live[i / 64] & ~bit;
+}
+
 static void batch_send(heap_t *h, remote_batch_t *bt) {
     push_chain(bt->page, bt->head, bt->tail, (uintptr_t)(bt->cap - bt->room));
     bt->page = NULL;
+    slot_set(h, (size_t)(bt - h->batches), 0);
     atomic_store_explicit(&h->batch_count, atomic_load_explicit(&h->batch_count, memory_order_relaxed) - 1,
                           memory_order_relaxed);
     atomic_store_explicit(&h->batch_sends, atomic_load_explicit(&h->batch_sends, memory_order_relaxed) + 1,
@@ -74,6 +87,23 @@ static void batch_send(heap_t *h, remote_batch_t *bt) {
 static void send_all(heap_t *h) {
     for (size_t i = 0; atomic_load_explicit(&h->batch_count, memory_order_relaxed) != 0 && i < REMOTE_SLOTS; i++)
         if (h->batches[i].page) batch_send(h, &h->batches[i]);
+}
+
+/* Every BATCH_SWEEP blocks, send the batches BATCH_AGE old; only the slots in use are
+ * looked at (a walk of all of them every 128 frees cost 22 instructions per free). */
+HK_NOINLINE static void batch_sweep(heap_t *h, uint32_t now) {
+    for (size_t w = 0; w < sizeof h->batch_live / sizeof h->batch_live[0]; w++) {
+        for (uint64_t bits = h->batch_live[w]; bits; bits &= bits - 1) {
+            remote_batch_t *bt = &h->batches[w * 64 + (size_t)__builtin_ctzll(bits)];
+            if (now - bt->born >= BATCH_AGE) batch_send(h, bt);
+        }
+    }
+}
+
+/* One more block batched. The caller has entered the heap's batches. */
+static inline void batch_tick(heap_t *h) {
+    uint32_t now = ++h->batch_ticks;
+    if (unlikely(now % BATCH_SWEEP == 0)) batch_sweep(h, now);
 }
 
 /* The calling thread's own heap: send every batch. A sender at work on them finishes first. */
@@ -116,13 +146,17 @@ HK_NOINLINE static void remote_free_miss(heap_t *h, page_t *pg, block_t *b) {
     }
     if (bt[1].page) batch_send(h, &bt[1]);
     bt[1] = bt[0];
+    slot_set(h, 2 * cls + 1, bt[1].page != NULL);
+    slot_set(h, 2 * cls, 1);
     bt->page = pg;
     bt->head = bt->tail = b;
     bt->cap = (uint16_t)(room < BATCH_BLOCKS ? room : BATCH_BLOCKS);
     bt->room = (uint16_t)(bt->cap - 1);
+    bt->born = h->batch_ticks;
     atomic_store_explicit(&h->batch_count,
                           atomic_load_explicit(&h->batch_count, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+    batch_tick(h);
     batches_leave(h);
 }
 
@@ -139,6 +173,7 @@ static void batch_add(page_t *pg, block_t *b) {
             hk_harden_set_next(b, bt->head);
             bt->head = b;
             if (unlikely(--bt->room == 0)) batch_send(h, bt);
+            batch_tick(h);
             batches_leave(h);
             return;
         }
