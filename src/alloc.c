@@ -49,6 +49,17 @@ static inline __attribute__((always_inline)) void *alloc_from_class(heap_t *h, s
     return pop_checked(h, pg, pg->free, 1);
 }
 
+/* The same for a block at `align`: pages of the classes with MEDIUM_BLOCK_OFFSET may not
+ * serve it (page_find_aligned). */
+static inline void *alloc_aligned_from_class(heap_t *h, size_t cls, size_t align) {
+    page_t *pg = h->queues[cls].first;
+    if (unlikely(pg == NULL || pg->free == NULL || (pg->start & (align - 1)) != 0)) {
+        pg = page_find_aligned(h, cls, align);
+        if (pg == NULL) return NULL;
+    }
+    return pop_checked(h, pg, pg->free, 1);
+}
+
 HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {
     if (unlikely(h == &hk_heap_empty)) {
         h = heap_init_thread();
@@ -98,7 +109,8 @@ void *hk_alloc_aligned_raw(size_t align, size_t size) {
     void *p = NULL;
     if (h == NULL) goto oom;
     size_t cls = size_class_aligned(size, align);
-    p = cls < CLASS_COUNT ? alloc_from_class(h, cls) : large_alloc(h, size, align, 0);
+    p = cls < CLASS_COUNT ? alloc_aligned_from_class(h, cls, align)
+                          : large_alloc(h, size, align, 0);
     if (p) return p;
 oom:
     errno = ENOMEM;

@@ -46,6 +46,17 @@
  * larger table costs more in updates than it saves (16 KiB, 32 KiB: see architecture.md). */
 #define DIRECT_MAX ((size_t)8 << 10)
 #define DIRECT_COUNT (DIRECT_MAX / 16 + 1)
+/* Pages of the classes above DIRECT_MAX (10-128 KiB) start their first block this many bytes
+ * past the page start, so a block's last bytes share a 4 KiB page with the next block's first
+ * instead of each block of a 4 KiB multiple filling whole pages of its own (a program that
+ * writes a block's ends and a few words between touches 2 pages of a 16 KiB block, not 3).
+ * Their blocks are so aligned to 64 bytes only: once a heap is asked for a block of such a
+ * class at a bigger alignment, its new pages of that class start at the page start
+ * (heap_t.aligned_classes, page_find_aligned). Figures in architecture.md, "Medium blocks". */
+#define MEDIUM_BLOCK_OFFSET ((size_t)64)
+static inline size_t hk_class_offset(size_t block_size) {
+    return block_size > DIRECT_MAX ? MEDIUM_BLOCK_OFFSET : 0;
+}
 #define SMALL_LOOKUP_COUNT (SMALL_MAX / 16 + 1)
 
 /* A free block. `freed` holds the address of its page descriptor while the block is free
@@ -82,6 +93,7 @@ typedef struct page_s {
     uint64_t div_magic;         /* ceil(2^64 / block_size): block-boundary test, 0 when free */
     uintptr_t start;            /* address of the first block, for that test */
     uint32_t run_written;       /* large pages: most bytes the block was asked to hold */
+    uint8_t sparse_purged;      /* free blocks' inner pages given back (page_purge_sparse) */
     /* The malloc fast path follows a link only if (next ^ block) & link_mask is 0: the
      * next block lies in the same naturally aligned power-of-two run of slices of this page
      * (one slice for small pages, the whole page for medium pages placed at their natural
@@ -135,6 +147,9 @@ typedef struct segment_s {
      * under whatever takes them next until purged. A run placed there would keep pages it
      * never writes, so runs take other resident slices first. */
     uint64_t full_mask;
+    /* The class of the page that last held each free slice (LARGE_CLASS: a run), for the
+     * rule of seg_take_run; meaningful where dirty_mask is set. */
+    uint8_t written_by[SLICES_PER_SEG];
     uint32_t kind;
     size_t map_size; /* huge: bytes mapped from the segment start */
     size_t huge_off; /* huge: offset of the block */
@@ -164,6 +179,7 @@ typedef struct heap_s {
     page_queue_t full[CLASS_COUNT + 1]; /* pages without; plus all large pages */
     _Atomic uint64_t remote_hint;       /* class bits: a full page got a remote free */
     uint64_t empty_current;             /* class bits: the current page emptied (may be stale) */
+    uint64_t aligned_classes; /* class bits: pages start at the page start (MEDIUM_BLOCK_OFFSET) */
     segment_t *segments;
     /* Guards `segments` and the slice masks of those segments: the owner takes it on its
      * segment slow paths (never on malloc/free fast paths), the purger to purge them. */
@@ -339,7 +355,7 @@ uint64_t os_now_ns(void);
 
 /* ---- segment.c ---- */
 int seg_map_init(void);
-page_t *seg_page_alloc(heap_t *h, size_t slices, size_t align);
+page_t *seg_page_alloc(heap_t *h, size_t slices, size_t align, size_t cls);
 page_t *seg_run_alloc(heap_t *h, size_t slices);
 void seg_page_free(heap_t *h, page_t *pg);
 int seg_run_resize(heap_t *h, page_t *pg, size_t k);
@@ -358,9 +374,11 @@ void seg_after_fork_child(heap_t *self);
 
 /* ---- page.c ---- */
 page_t *page_find(heap_t *h, size_t cls);
+page_t *page_find_aligned(heap_t *h, size_t cls, size_t align);
 void page_free_slow(heap_t *h, page_t *pg);
 int page_adopt(heap_t *h, page_t *pg);
 void page_await_notifier(page_t *pg);
+void page_purge_sparse(heap_t *h);
 
 /* ---- heap.c ---- */
 void heap_process_init(void);

@@ -113,7 +113,7 @@ static void page_extend(page_t *pg) {
     size_t n = bsize >= EXTEND_BYTES ? 1 : EXTEND_BYTES / bsize;
     size_t left = (size_t)pg->reserved - pg->capacity;
     if (n > left) n = left;
-    uint8_t *first = hk_page_start(pg) + (size_t)pg->capacity * bsize;
+    uint8_t *first = (uint8_t *)pg->start + (size_t)pg->capacity * bsize;
     if (!hk_harden_carve(pg, first, n)) {
         uint8_t *p = first;
         for (size_t i = 1; i < n; i++, p += bsize) ((block_t *)p)->next = (block_t *)(p + bsize);
@@ -242,12 +242,14 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     /* Medium pages (a power of two of slices) at their natural alignment: links between
      * their slices then pass malloc's quick test. */
     size_t align = hk_class_size[cls] > SMALL_MAX ? slices : 1;
-    page_t *pg = seg_page_alloc(h, slices, align);
+    page_t *pg = seg_page_alloc(h, slices, align, cls);
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
     hk_page_set_block_size(pg, hk_class_size[cls]);
+    size_t off = (h->aligned_classes >> cls) & 1 ? 0 : hk_class_offset(pg->block_size);
+    pg->start += off;
     hk_harden_fresh_page(pg);
-    pg->reserved = (uint16_t)((slices * SLICE_SIZE) / pg->block_size);
+    pg->reserved = (uint16_t)((slices * SLICE_SIZE - off) / pg->block_size);
     page_extend(pg);
     queue_push_front(h, pg);
     atomic_fetch_add_explicit(&hk_counters.pages[cls], 1, memory_order_relaxed);
@@ -272,6 +274,30 @@ static void retire_empty_current(heap_t *h, size_t cls) {
     }
 }
 
+/* RSS is about to grow (src/segment.c, no resident free run fits): give back the inner 4 KiB
+ * pages of the free blocks of this heap's nearly empty pages (an eighth or less of the
+ * blocks in use), whose few live blocks would otherwise keep every page their class ever
+ * wrote resident for as long as they live: a medium page holds 128 blocks, 1 MiB of 8 KiB
+ * blocks. A block's first page keeps its link and mark; blocks of one page (4 KiB and less)
+ * have nothing to give. Once per page until page_find hands out its blocks again. Not in the
+ * hardened build, whose free blocks carry their fill pattern. */
+void page_purge_sparse(heap_t *h) {
+    if (HAKMEM_HARDENED) return;
+    for (size_t cls = SMALL_CLASSES; cls < CLASS_COUNT; cls++) {
+        if (hk_class_size[cls] < 2 * 4096) continue;
+        for (page_t *pg = h->queues[cls].first; pg; pg = pg->next) {
+            if (pg->sparse_purged || (size_t)pg->used * 8 > pg->reserved) continue;
+            pg->sparse_purged = 1;
+            size_t n = (size_t)pg->capacity - pg->used; /* free blocks: bounds the walk */
+            for (block_t *b = pg->free; b && n; b = hk_harden_next(b), n--) {
+                uintptr_t lo = ((uintptr_t)b + sizeof(block_t) + 4095) & ~(uintptr_t)4095;
+                uintptr_t hi = ((uintptr_t)b + pg->block_size) & ~(uintptr_t)4095;
+                if (hi > lo) os_purge((void *)lo, hi - lo);
+            }
+        }
+    }
+}
+
 /* Find a page of class `cls` with a free block and make it the class's current page. */
 page_t *page_find(heap_t *h, size_t cls) {
     /* A refill is where this thread's pending remote frees go out: a thread that keeps
@@ -290,6 +316,7 @@ page_t *page_find(heap_t *h, size_t cls) {
             }
             if (pg->free != NULL || page_to_full(h, pg)) {
                 queue_move_front(h, pg);
+                pg->sparse_purged = 0;
                 return pg;
             }
         }
@@ -298,6 +325,7 @@ page_t *page_find(heap_t *h, size_t cls) {
          * while as many wait on the full list. */
         int hinted = atomic_load_explicit(&h->remote_hint, memory_order_relaxed) != 0;
         if (extendable && !(round == 0 && hinted)) {
+            extendable->sparse_purged = 0;
             page_extend(extendable);
             queue_move_front(h, extendable);
             return extendable;
@@ -309,6 +337,47 @@ page_t *page_find(heap_t *h, size_t cls) {
     seg_purge_heap(h, 0);
     remote_reclaim_idle(0); /* idle threads' batches may hold blocks that spare a fresh page */
     heap_orphans_due(0);    /* and exited threads' heaps nobody adopted, whole segments */
+    return page_fresh(h, cls);
+}
+
+/* A page of class cls with a free block whose blocks are aligned to `align`, made the class's
+ * current page. The class's block size is a multiple of `align` (size_class_aligned), so that
+ * is a page whose first block is aligned: one without MEDIUM_BLOCK_OFFSET. From the first such
+ * request on, the heap's new pages of the class start at the page start. The queue is searched
+ * as page_find does (touched blocks before fresh ones) among the aligned pages; older pages
+ * with the offset that hold no block are retired on the way. When none has a block to give,
+ * page_find's choice, or a fresh page if that is one with the offset. */
+page_t *page_find_aligned(heap_t *h, size_t cls, size_t align) {
+    h->aligned_classes |= 1ull << cls;
+    page_t *next, *extendable = NULL;
+    for (page_t *pg = h->queues[cls].first; pg; pg = next) {
+        next = pg->next;
+        if ((pg->start & (align - 1)) != 0) {
+            if (pg->used == 0) {
+                queue_remove(h, pg);
+                page_retire(h, pg);
+            }
+            continue;
+        }
+        if (pg->free == NULL) page_collect(pg);
+        if (pg->free == NULL && pg->capacity < pg->reserved) {
+            if (!extendable) extendable = pg;
+            continue;
+        }
+        if (pg->free != NULL || page_to_full(h, pg)) {
+            queue_move_front(h, pg);
+            pg->sparse_purged = 0;
+            return pg;
+        }
+    }
+    if (extendable) {
+        extendable->sparse_purged = 0;
+        page_extend(extendable);
+        queue_move_front(h, extendable);
+        return extendable;
+    }
+    page_t *pg = page_find(h, cls);
+    if (pg == NULL || (pg->start & (align - 1)) == 0) return pg;
     return page_fresh(h, cls);
 }
 

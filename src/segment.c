@@ -191,8 +191,23 @@ static int find_run(uint64_t mask, size_t k, size_t align) {
     return x ? __builtin_ctzll(x) : -1;
 }
 
-static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
+/* Take slices first..first+k-1 for a page of class cls (LARGE_CLASS: a run). Resident slices
+ * that a page of smaller blocks wrote are purged first when a page of bigger blocks of more
+ * than two 4 KiB pages takes them: a block written in part the same way (its ends, a header,
+ * the first bytes) touches a smaller share of its memory the bigger it is, and one of more
+ * than two pages can leave pages between its ends untouched, so the bigger blocks would keep
+ * pages the smaller ones wrote resident and unused under a live page, where no purge reaches
+ * them (patterns_medium, 16 KiB then 32 KiB blocks: 4 MiB of them). A page of the same or
+ * smaller blocks, or of blocks of two pages or less, writes at least as much of each slice
+ * and takes them as they are (figures in architecture.md, "Medium blocks"). */
+static page_t *seg_take_run(segment_t *seg, size_t first, size_t k, size_t cls) {
     uint64_t run = hk_slice_run_mask(first, k);
+    if (cls != LARGE_CLASS && hk_class_size[cls] > 2 * 4096 && (seg->dirty_mask & run)) {
+        uint64_t smaller = 0;
+        for (size_t j = first; j < first + k; j++)
+            if (seg->written_by[j] < cls) smaller |= 1ull << j;
+        if (smaller & seg->dirty_mask) seg_purge_slices(seg, smaller);
+    }
     int64_t clean = (int64_t)(k - (size_t)__builtin_popcountll(seg->dirty_mask & run));
     stats_add(&hk_counters.committed, &hk_counters.committed_peak, clean * (int64_t)SLICE_SIZE);
     page_t *pg = &seg->slices[first];
@@ -209,7 +224,8 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k) {
  * costs no page faults: for a size-class page those resident in full first (it will write
  * them all), for a run (one block, which writes only what it holds) those not resident in
  * full. -1 when none fits. */
-static int find_resident(const segment_t *seg, size_t k, int run, size_t align) {
+static int find_resident(const segment_t *seg, size_t k, size_t cls, size_t align) {
+    int run = cls == LARGE_CLASS;
     uint64_t resident = seg->free_mask & seg->dirty_mask;
     int i = find_run(resident & (run ? ~seg->full_mask : seg->full_mask), k, align);
     return i >= 0 || run ? i : find_run(resident, k, align);
@@ -217,15 +233,15 @@ static int find_resident(const segment_t *seg, size_t k, int run, size_t align) 
 
 /* Resident slices first (find_resident), then clean ones, then (a run) any; at each step a
  * run at the asked alignment (see seg_page_alloc) before any other. */
-static page_t *seg_try_alloc(segment_t *seg, size_t k, int run, size_t align) {
-    int i = find_resident(seg, k, run, align);
-    if (i < 0 && align > 1) i = find_resident(seg, k, run, 1);
+static page_t *seg_try_alloc(segment_t *seg, size_t k, size_t cls, size_t align) {
+    int i = find_resident(seg, k, cls, align);
+    if (i < 0 && align > 1) i = find_resident(seg, k, cls, 1);
     for (size_t a = align; i < 0; a = 1) {
         i = find_run(seg->free_mask & ~seg->dirty_mask, k, a);
         if (i < 0) i = find_run(seg->free_mask, k, a);
         if (a == 1) break;
     }
-    return i < 0 ? NULL : seg_take_run(seg, (size_t)i, k);
+    return i < 0 ? NULL : seg_take_run(seg, (size_t)i, k, cls);
 }
 
 static segment_t *abandoned_pop(void) {
@@ -246,15 +262,19 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
     hk_harden_slices_freed(pg);
     size_t first = (size_t)(pg - seg->slices), k = pg->slice_count;
     if (pg->reserved != 0) {
-        /* what was written, in whole 4 KiB pages: a class page's carved blocks (their links),
-         * a large block as far as it was asked to hold */
+        /* what was written, in whole 4 KiB pages: a class page's carved blocks (their links;
+         * all of them: the whole page, whose tail after the last block, less than a block
+         * and the first block's offset, no page of its class writes), a large block as far
+         * as it was asked to hold */
         size_t end = (size_t)(pg->start - (uintptr_t)hk_page_start(pg)) +
                      (pg->class_idx == LARGE_CLASS ? pg->run_written
                                                    : (size_t)pg->capacity * pg->block_size);
+        if (pg->class_idx != LARGE_CLASS && pg->capacity == pg->reserved) end = k * SLICE_SIZE;
         size_t full = ((end + 4095) & ~(size_t)4095) / SLICE_SIZE;
         if (full > k) full = k;
         if (full) seg->full_mask |= hk_slice_run_mask(first, full);
     }
+    memset(&seg->written_by[first], pg->class_idx, k);
     memset(pg, 0, sizeof *pg);
     for (size_t j = 0; j < k; j++) seg->page_map[first + j] = &pg[j];
     uint64_t run = hk_slice_run_mask(first, k);
@@ -312,27 +332,29 @@ static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
     atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
 }
 
-static page_t *seg_page_alloc_locked(heap_t *h, size_t k, int run, size_t align) {
+static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t align) {
     int dirty = 0;
     for (size_t a = align;; a = 1) { /* a resident run at the alignment, else any resident run */
         for (segment_t *seg = h->segments; seg; seg = seg->next) {
-            int i = find_resident(seg, k, run, a);
-            if (i >= 0) return seg_take_run(seg, (size_t)i, k);
+            int i = find_resident(seg, k, cls, a);
+            if (i >= 0) return seg_take_run(seg, (size_t)i, k, cls);
             dirty |= seg->dirty_mask != 0;
         }
         if (a == 1) break;
     }
     /* No resident run fits, so RSS is about to grow: first give back the resident free
-     * slices that could not serve it (they would otherwise wait out the purge delay). */
+     * slices that could not serve it (they would otherwise wait out the purge delay), and
+     * the free blocks of nearly empty pages. */
     if (dirty) purge_heap_locked(h, 1, 0);
+    page_purge_sparse(h);
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
-        page_t *pg = seg_try_alloc(seg, k, run, align);
+        page_t *pg = seg_try_alloc(seg, k, cls, align);
         if (pg) return pg;
     }
     segment_t *seg;
     while ((seg = abandoned_pop()) != NULL) {
         if (!seg_reclaim(h, seg)) continue;
-        page_t *pg = seg_try_alloc(seg, k, run, align);
+        page_t *pg = seg_try_alloc(seg, k, cls, align);
         if (pg) return pg;
     }
     seg = seg_obtain();
@@ -340,7 +362,7 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, int run, size_t align)
     seg->heap = h;
     hk_segment_set_owner(seg, h->thread_id);
     seg_list_push(&h->segments, seg);
-    return seg_try_alloc(seg, k, run, align);
+    return seg_try_alloc(seg, k, cls, align);
 }
 
 /* A size-class page of k slices. `align` (a power of two up to 32 slices) is where it
@@ -348,9 +370,9 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, int run, size_t align)
  * count lets the malloc fast path follow links across its slices (page_t.link_mask). A run
  * there is preferred at each step (resident, then any slices of the heap's segments), but
  * never at the price of a page fault or a fresh segment. */
-page_t *seg_page_alloc(heap_t *h, size_t k, size_t align) {
+page_t *seg_page_alloc(heap_t *h, size_t k, size_t align, size_t cls) {
     pthread_mutex_lock(&h->seg_lock);
-    page_t *pg = seg_page_alloc_locked(h, k, 0, align);
+    page_t *pg = seg_page_alloc_locked(h, k, cls, align);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
 }
@@ -358,7 +380,7 @@ page_t *seg_page_alloc(heap_t *h, size_t k, size_t align) {
 /* A run of k slices for one large block. */
 page_t *seg_run_alloc(heap_t *h, size_t k) {
     pthread_mutex_lock(&h->seg_lock);
-    page_t *pg = seg_page_alloc_locked(h, k, 1, 1);
+    page_t *pg = seg_page_alloc_locked(h, k, LARGE_CLASS, 1);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
 }

@@ -61,8 +61,9 @@ size_t size_usable(size_t size, size_t align) {
 }
 
 /* The class an aligned allocation takes: the first from size's up whose block size is a
- * multiple of the alignment (pages start slice-aligned, so its blocks are aligned), or
- * CLASS_COUNT when a large run or huge mapping must serve it. */
+ * multiple of the alignment (pages start slice-aligned, so its blocks are aligned, once the
+ * first is: page_find_aligned), or CLASS_COUNT when a large run or huge mapping must serve
+ * it. */
 size_t size_class_aligned(size_t size, size_t align) {
     if (align > SLICE_SIZE || size > MEDIUM_MAX) return CLASS_COUNT;
     size_t cls = hk_size_class(size < align ? align : size);
