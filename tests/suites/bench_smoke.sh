@@ -76,6 +76,21 @@ for attempt in 1 2 3; do
 done
 exit 1'
 t bench/prodcons_2_4k_rss bash -c "$bench_smoke_prodcons_rss"
+# patterns_medium's peak RSS (issue 11): at most the larger of 1.1x the system allocator's
+# and the system allocator's + 2 MiB, both measured here. Blocks of 2-32 KiB, one size after
+# another: fails if one size's freed pages are not reused by the next, or if sparsely
+# written blocks touch more pages than the system allocator's. A limit on memory only.
+bench_smoke_medium_rss='
+peak() { grep -o "maxrss_kb=[0-9]*" <<<"$1" | cut -d= -f2; }
+args="--rounds 4 --sizes 2048,4096,8192,16384,32768"
+sys=$(env -u LD_PRELOAD build/bench/patterns $args) || exit 1
+hk=$(LD_PRELOAD=$HK_LIB build/bench/patterns $args) || exit 1
+s=$(peak "$sys"); h=$(peak "$hk")
+[ -n "$s" ] && [ -n "$h" ] || exit 1
+lim=$((s * 11 / 10)); [ $lim -ge $((s + 2048)) ] || lim=$((s + 2048))
+echo "patterns $args peak RSS: system $s KiB, hakmem $h KiB (limit $lim KiB)"
+[ "$h" -le $lim ]'
+t bench/patterns_medium_rss bash -c "$bench_smoke_medium_rss"
 # --alloc NAME=PATH adds an allocator (here hakmem again under another name) to the table,
 # and a malformed spec is refused.
 bench_smoke_extra='
@@ -88,4 +103,4 @@ python3 scripts/bench.py --quick --only random_mixed --reps 1 --allocators hakme
     ! python3 scripts/bench.py --alloc nopath --out "$dir" 2>/dev/null'
 t bench/runner_extra_alloc bash -c "$bench_smoke_extra"
 unset bench_case bench_cmd bench_smoke_cases bench_smoke_check bench_smoke_runner bench_smoke_extra \
-    bench_smoke_realloc_rss bench_smoke_prodcons_rss
+    bench_smoke_realloc_rss bench_smoke_prodcons_rss bench_smoke_medium_rss
