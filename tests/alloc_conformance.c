@@ -423,6 +423,47 @@ static void test_posix_memalign(void) {
            "two 8 B..64 MiB works\n");
 }
 
+/* Aligned blocks of the medium classes while pages of the same class that malloc filled are
+ * live and partly free: such pages may not start their blocks at an aligned place (hakmem's
+ * classes above 8 KiB start 64 bytes in), so every aligned result is checked, and malloc
+ * and aligned blocks of the class must keep their contents side by side. */
+static void test_aligned_medium(void) {
+    enum { LIVE = 40 };
+    size_t checked = 0;
+    for (size_t n = 9 * KiB; n <= 128 * KiB; n += n / 3) {
+        for (size_t a = 128; a <= 64 * KiB && a <= n; a *= 8) {
+            unsigned char *m[LIVE], *q[LIVE];
+            for (int i = 0; i < LIVE; i++) {
+                m[i] = malloc(n);
+                REQUIRE(m[i], "malloc(%zu)", n);
+                hkt_fill(m[i], n, n + (size_t)i);
+            }
+            for (int i = 0; i < LIVE; i += 2) free(m[i]); /* the malloc'd pages keep free blocks */
+            for (int i = 0; i < LIVE; i++) {
+                q[i] = aligned_alloc(a, n);
+                exercise_aligned("aligned_alloc", q[i], a, n);
+                if (q[i]) hkt_fill(q[i], n, 7 * n + (size_t)i);
+                checked++;
+            }
+            for (int i = 0; i < LIVE; i += 2) {
+                m[i] = malloc(n);
+                REQUIRE(m[i], "malloc(%zu) after aligned ones", n);
+                hkt_fill(m[i], n, n + (size_t)i);
+            }
+            for (int i = 0; i < LIVE; i++) {
+                CHECK(hkt_verify(m[i], n, n + (size_t)i) == (size_t)-1, "malloc(%zu) block damaged", n);
+                if (q[i])
+                    CHECK(hkt_verify(q[i], n, 7 * n + (size_t)i) == (size_t)-1,
+                          "aligned_alloc(%zu, %zu) block damaged", a, n);
+                free(m[i]);
+                free(q[i]);
+            }
+        }
+    }
+    printf("  aligned_alloc: %zu medium blocks at 128 B..64 KiB beside live malloc'd ones of their "
+           "size, aligned and intact\n", checked);
+}
+
 static void test_aligned_alloc(void) {
     for (size_t a = 1; a <= 4 * MiB; a *= 2) {
         void *p[N_ALIGN_SIZES];
@@ -692,6 +733,7 @@ int main(void) {
 #endif
     test_realloc();
     test_posix_memalign();
+    test_aligned_medium();
     test_aligned_alloc();
 #ifndef HK_TEST_PREFIXED
     test_memalign_family();
