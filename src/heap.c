@@ -77,7 +77,7 @@ static void heap_thread_exit(void *arg) {
     pthread_mutex_unlock(&heaps_lock);
     hk_heap_tls = &hk_heap_empty;
     hk_heap_exited = 1;
-    purger_notify(); /* the orphan falls due after the purge delay */
+    purger_thread_exit();
 }
 
 /* Take h off the live list into the pool; the caller holds heaps_lock. */

@@ -409,6 +409,7 @@ void huge_unlock(void);
 
 /* ---- purger.c ---- */
 void purger_notify(void);
+void purger_thread_exit(void);
 void purger_fork_prepare(void);
 void purger_fork_parent(void);
 void purger_fork_child(void);

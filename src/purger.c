@@ -1,7 +1,9 @@
 /* The background purger: one detached thread, started lazily, that returns free memory to the
  * OS once the purge delay has passed even when the program makes no allocator call (idle or
  * blocked threads' heaps, cached segments and huge blocks), and sleeps on a futex when nothing
- * free is resident. Never allocates; never started while a hakmem lock is held. */
+ * free is resident. It never keeps a process alive that the program's threads have all left.
+ * Never allocates; never started while a hakmem lock is held. */
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -14,12 +16,18 @@
  * memory can then stay resident, and it goes back on the next allocator call as before. */
 #define START_MAPPED ((int64_t)8 << 20)
 #define MIN_SLEEP_NS 1000000u /* never wake more often than once a millisecond */
-#define STACK_SIZE ((size_t)64 << 10)
+/* Address space; only the pages it touches are resident. Room for the program's exit handlers,
+ * which run on this thread when it is the last one to end (see alone()). */
+#define STACK_SIZE ((size_t)1 << 20)
+/* After a thread exits, the thread count is looked at after 1 ms, then at doubling intervals up
+ * to this, then no more until the next exit. */
+#define WATCH_MAX_NS ((uint64_t)1 << 30)
 
 enum { OFF, STARTING, RUNNING, FAILED };
 static _Atomic int state;
 static _Atomic uint32_t wake_seq; /* the futex word: bumped to wake an idle purger */
 static _Atomic int idle;          /* the purger sleeps until woken (nothing free is resident) */
+static _Atomic int exits;         /* a thread exited since the purger last looked */
 /* Held for a whole pass, so fork never catches the purger inside one (holding heap locks). */
 static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -47,9 +55,38 @@ static uint64_t purge_pass(void) {
     return due;
 }
 
+/* 1 when no thread of the process but the calling one is left. A thread-group leader that
+ * has exited (a main() that called pthread_exit) stays counted, as a zombie, until the
+ * process ends. 0 when /proc cannot say. */
+static int alone(void) {
+    char buf[512];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = buf + n;
+    while (p > buf && *p != ')') p--; /* the name may hold spaces and parentheses */
+    if (*p != ')' || p[1] != ' ') return 0;
+    char state = p[2];
+    /* num_threads is field 20; the state, field 3, follows the name */
+    int field = 3;
+    for (p += 2; *p && field < 20; p++)
+        if (*p == ' ') field++;
+    if (field != 20) return 0;
+    long threads = 0;
+    while (*p >= '0' && *p <= '9') threads = threads * 10 + (*p++ - '0');
+    return threads == 1 || (threads == 2 && state == 'Z');
+}
+
+/* A program whose main() called pthread_exit ends when its last thread does, as glibc counts
+ * threads: this one counts too, so once every other thread has exited it returns, and glibc
+ * ends the process from here (exit(0), with the program's exit handlers). */
 static void *purger_main(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "hakmem-purge");
+    uint64_t watch_ns = 0; /* 0: no thread exit to look after */
     for (;;) {
         uint32_t seq = atomic_load(&wake_seq);
         /* Announce the sleep before looking: a notifier that retains memory after our look
@@ -57,13 +94,20 @@ static void *purger_main(void *arg) {
         atomic_store(&idle, 1);
         atomic_thread_fence(memory_order_seq_cst);
         uint64_t due = purge_pass();
-        if (due == 0) {
-            futex_wait(&wake_seq, seq, 0);
-            continue;
+        if (atomic_exchange(&exits, 0) && watch_ns == 0) watch_ns = MIN_SLEEP_NS;
+        uint64_t wait = 0; /* 0: until woken */
+        if (due) {
+            uint64_t now = os_now_ns();
+            wait = due > now ? due - now : 0;
+            if (wait < MIN_SLEEP_NS) wait = MIN_SLEEP_NS;
         }
-        atomic_store(&idle, 0);
-        uint64_t now = os_now_ns(), wait = due > now ? due - now : 0;
-        futex_wait(&wake_seq, seq, wait < MIN_SLEEP_NS ? MIN_SLEEP_NS : wait);
+        if (watch_ns) {
+            if (alone()) return NULL;
+            if (wait == 0 || watch_ns < wait) wait = watch_ns;
+            watch_ns = watch_ns < WATCH_MAX_NS ? watch_ns * 2 : 0;
+        }
+        if (wait) atomic_store(&idle, 0);
+        futex_wait(&wake_seq, seq, wait);
     }
     return NULL;
 }
@@ -107,9 +151,20 @@ void purger_notify(void) {
 void purger_fork_prepare(void) { pthread_mutex_lock(&pass_lock); }
 void purger_fork_parent(void) { pthread_mutex_unlock(&pass_lock); }
 
+/* A thread is exiting (its heap was handed off): wake the purger, which looks whether any
+ * other thread is left once this one is gone. */
+void purger_thread_exit(void) {
+    purger_notify(); /* the orphan falls due after the purge delay; may start the purger */
+    if (atomic_load(&state) != RUNNING) return;
+    atomic_store(&exits, 1);
+    atomic_fetch_add(&wake_seq, 1);
+    futex_wake(&wake_seq);
+}
+
 /* The thread does not exist in the child: start it again only if the child needs one. */
 void purger_fork_child(void) {
     pthread_mutex_init(&pass_lock, NULL);
     atomic_store(&idle, 0);
+    atomic_store(&exits, 0);
     if (atomic_load(&state) != FAILED) atomic_store(&state, OFF);
 }

@@ -58,6 +58,11 @@ for prog in stress crossthread churn large handoff tiers realloc; do
         "build/tests/alloc_$prog"
 done
 
+# A process ends when its last thread does (main() calling pthread_exit; a fork from a worker
+# whose copy is the child's only thread), though hakmem's background thread runs.
+t alloc_last_thread/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_last_thread
+t alloc_last_thread/hk build/tests/alloc_last_thread.hk
+
 # A different seed each run widens coverage over time; the seed is in the log for replay.
 t alloc_stress/preload-seed env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
     --seed "$(( (RANDOM << 15) | RANDOM ))" --iters 1000000
