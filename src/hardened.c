@@ -145,6 +145,10 @@ void *hk_hard_realloc(void *p, size_t size) {
         errno = EINVAL;
         return NULL;
     }
+    /* A size the block holds, and that would not leave more than half of it unused: resized in
+     * place (new pad and trailer), so a block grown a few bytes at a time is copied once per
+     * size class, not on every call. */
+    if (size <= bs - TRAILER && size >= (bs - TRAILER) / 2) return decorate(p, size);
     void *q = hk_hard_malloc(size);
     if (q == NULL) return NULL;
     memcpy(q, p, size < old ? size : old);
