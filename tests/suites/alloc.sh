@@ -63,6 +63,15 @@ done
 t alloc_last_thread/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_last_thread
 t alloc_last_thread/hk build/tests/alloc_last_thread.hk
 
+# Public allocator benchmarks' patterns (xmalloc, cache-scratch, sh6bench, rptest, realloc
+# growth) with 16 threads on 2 cores, every block checked; longer and with 32 threads when slow.
+t alloc_workloads/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_workloads --threads 16
+t alloc_workloads/hk build/tests/alloc_workloads.hk --threads 8
+t alloc_workloads/preload-nocache env "${hk_nocache[@]}" LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_workloads --threads 8
+t_slow alloc_workloads/preload-long env LD_PRELOAD="$HK_LIB" build/tests/alloc_workloads \
+    --threads 32 --scale 4
+
 # A different seed each run widens coverage over time; the seed is in the log for replay.
 t alloc_stress/preload-seed env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
     --seed "$(( (RANDOM << 15) | RANDOM ))" --iters 1000000

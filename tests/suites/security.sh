@@ -17,6 +17,7 @@ t hardened/alloc_purge-keep env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$hk_hard
 # Guard pages are mapped, never committed, and placed and removed in step (none by default).
 t default/harden_guards env LD_PRELOAD="$HK_LIB" build/tests/harden_guards default
 t hardened/harden_guards env LD_PRELOAD="$hk_hard" build/tests/harden_guards hardened
+t hardened/alloc_workloads env LD_PRELOAD="$hk_hard" build/tests/alloc_workloads --threads 8
 t hardened/alloc_stress env LD_PRELOAD="$hk_hard" build/tests/alloc_stress --iters 500000
 t hardened/alloc_double_free env HAKMEM_BAD_FREE=warn LD_PRELOAD="$hk_hard" \
     build/tests/alloc_double_free
