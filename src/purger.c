@@ -80,6 +80,16 @@ static int alone(void) {
     return threads == 1 || (threads == 2 && state == 'Z');
 }
 
+/* 1 while a thread that has a heap lives: then the process is not down to this thread, and
+ * /proc need not be read (nor opened at all, in a program whose sandbox forbids it). */
+static int heap_thread_lives(void) {
+    int any = 0;
+    heap_lock_all();
+    for (heap_t *h = heap_live_list(); h && !any; h = h->next_all) any = h->thread_id != 0;
+    heap_unlock_all();
+    return any;
+}
+
 /* A program whose main() called pthread_exit ends when its last thread does, as glibc counts
  * threads: this one counts too, so once every other thread has exited it returns, and glibc
  * ends the process from here (exit(0), with the program's exit handlers). */
@@ -102,7 +112,7 @@ static void *purger_main(void *arg) {
             if (wait < MIN_SLEEP_NS) wait = MIN_SLEEP_NS;
         }
         if (watch_ns) {
-            if (alone()) return NULL;
+            if (!heap_thread_lives() && alone()) return NULL;
             if (wait == 0 || watch_ns < wait) wait = watch_ns;
             watch_ns = watch_ns < WATCH_MAX_NS ? watch_ns * 2 : 0;
         }
