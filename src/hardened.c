@@ -234,20 +234,26 @@ void hk_hard_popped(page_t *pg, block_t *b) {
 void hk_hard_carve(page_t *pg, uint8_t *first, size_t n) {
     uint16_t idx[4096 / 16];
     size_t bsize = pg->block_size;
-    if (n > sizeof idx / sizeof idx[0]) n = sizeof idx / sizeof idx[0];
-    for (size_t i = 0; i < n; i++) idx[i] = (uint16_t)i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(rng_next() % (i + 1));
-        uint16_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
+    /* In groups of up to 256 blocks (a carve of resident slices can be a whole page), each
+     * linked in its own random order in front of the list. */
+    for (size_t done = 0; done < n;) {
+        size_t m = n - done < sizeof idx / sizeof idx[0] ? n - done : sizeof idx / sizeof idx[0];
+        uint8_t *base = first + done * bsize;
+        for (size_t i = 0; i < m; i++) idx[i] = (uint16_t)i;
+        for (size_t i = m - 1; i > 0; i--) {
+            size_t j = (size_t)(rng_next() % (i + 1));
+            uint16_t t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+        }
+        for (size_t i = 0; i < m; i++) { /* marked free and linked, as a free would leave them */
+            block_t *b = (block_t *)(base + idx[i] * bsize);
+            b->freed = (uintptr_t)pg;
+            hk_hard_set_next(b, i + 1 < m ? (block_t *)(base + idx[i + 1] * bsize) : pg->free);
+        }
+        pg->free = (block_t *)(base + idx[0] * bsize);
+        done += m;
     }
-    for (size_t i = 0; i < n; i++) { /* marked free and linked, as a free would leave them */
-        block_t *b = (block_t *)(first + idx[i] * bsize);
-        b->freed = (uintptr_t)pg;
-        hk_hard_set_next(b, i + 1 < n ? (block_t *)(first + idx[i + 1] * bsize) : pg->free);
-    }
-    pg->free = (block_t *)(first + idx[0] * bsize);
 }
 
 /* Memory of an earlier page may hold what looks like a freed block's mark: clear it. */

@@ -105,6 +105,9 @@ typedef struct page_s {
     uint16_t reserved; /* blocks that fit; 0 for a free slice */
     uint8_t slice_count;
     uint8_t class_idx;
+    /* Leading slices known resident in every 4 KiB page the page's carving writes (see
+     * seg_take_run): carving there costs no page fault, so it is done in one go. */
+    uint8_t warm_slices;
 } page_t;
 /* RF_FULL: the page is on its owner's full list, so the next remote freer must tell the
  * owner. That freer swaps it for RF_NOTIFYING in the same CAS that pushes its block and
@@ -150,6 +153,9 @@ typedef struct segment_s {
     /* The class of the page that last held each free slice (LARGE_CLASS: a run), for the
      * rule of seg_take_run; meaningful where dirty_mask is set. */
     uint8_t written_by[SLICES_PER_SEG];
+    /* Free slices across which the class page that last held them had carved blocks (each
+     * of their block starts written): with written_by, what a new page can carve at once. */
+    uint64_t warm_mask;
     uint32_t kind;
     size_t map_size; /* huge: bytes mapped from the segment start */
     size_t huge_off; /* huge: offset of the block */

@@ -111,6 +111,14 @@ static size_t page_collect(page_t *pg) {
 static void page_extend(page_t *pg) {
     size_t bsize = pg->block_size;
     size_t n = bsize >= EXTEND_BYTES ? 1 : EXTEND_BYTES / bsize;
+    /* Blocks that start in slices still resident from the page before are carved in one go
+     * (a page taken where an emptied one lay then refills without a page_find per 4 KiB, or
+     * per block above 4 KiB). */
+    if (pg->warm_slices) {
+        size_t warm = ((size_t)pg->warm_slices * SLICE_SIZE -
+                       (size_t)(pg->start - (uintptr_t)hk_page_start(pg))) / bsize;
+        if (warm > pg->capacity + n) n = warm - pg->capacity;
+    }
     size_t left = (size_t)pg->reserved - pg->capacity;
     if (n > left) n = left;
     uint8_t *first = (uint8_t *)pg->start + (size_t)pg->capacity * bsize;

@@ -67,6 +67,7 @@ static void seg_purge_slices(segment_t *seg, uint64_t mask) {
               -(int64_t)__builtin_popcountll(d) * (int64_t)SLICE_SIZE);
     seg->dirty_mask &= ~d;
     seg->full_mask &= ~d;
+    seg->warm_mask &= ~d;
     while (d) {
         size_t first = (size_t)__builtin_ctzll(d);
         size_t len = (size_t)__builtin_ctzll(~(d >> first)); /* bit 63 set -> ~ has a zero */
@@ -200,6 +201,23 @@ static int find_run(uint64_t mask, size_t k, size_t align) {
  * them (patterns_medium, 16 KiB then 32 KiB blocks: 4 MiB of them). A page of the same or
  * smaller blocks, or of blocks of two pages or less, writes at least as much of each slice
  * and takes them as they are (figures in architecture.md, "Medium blocks"). */
+/* How many of the k slices from `first` a class page can carve without a page fault: free
+ * slices still resident (not purged since) whose last page carved blocks across them
+ * (warm_mask), of the same class (the same block grid, so the links fall in the 4 KiB pages
+ * it wrote) or of blocks of 4 KiB or less (whose links wrote every 4 KiB page). Counted from
+ * `first`, up to the first that is not. */
+static size_t warm_slices(const segment_t *seg, size_t first, size_t k, size_t cls) {
+    if (cls == LARGE_CLASS) return 0;
+    size_t j = 0;
+    for (; j < k; j++) {
+        size_t s = first + j, w = seg->written_by[s];
+        if (!((seg->dirty_mask & seg->warm_mask) >> s & 1) ||
+            (w != cls && (w >= CLASS_COUNT || hk_class_size[w] > 4096)))
+            break;
+    }
+    return j;
+}
+
 static page_t *seg_take_run(segment_t *seg, size_t first, size_t k, size_t cls) {
     uint64_t run = hk_slice_run_mask(first, k);
     if (cls != LARGE_CLASS && hk_class_size[cls] > 2 * 4096 && (seg->dirty_mask & run)) {
@@ -213,10 +231,12 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k, size_t cls) 
     page_t *pg = &seg->slices[first];
     memset(pg, 0, sizeof *pg);
     pg->is_zero = (seg->dirty_mask & run) == 0;
+    pg->warm_slices = (uint8_t)warm_slices(seg, first, k, cls);
     pg->slice_count = (uint8_t)k;
     for (size_t j = 0; j < k; j++) seg->page_map[first + j] = pg;
     seg->free_mask &= ~run;
     seg->dirty_mask &= ~run;
+    seg->warm_mask &= ~run;
     return pg;
 }
 
@@ -275,6 +295,14 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
         if (full) seg->full_mask |= hk_slice_run_mask(first, full);
     }
     memset(&seg->written_by[first], pg->class_idx, k);
+    seg->warm_mask &= ~hk_slice_run_mask(first, k);
+    if (pg->reserved != 0 && pg->class_idx != LARGE_CLASS) {
+        size_t end = (size_t)(pg->start - (uintptr_t)hk_page_start(pg)) +
+                     (size_t)pg->capacity * pg->block_size;
+        size_t carved = end / SLICE_SIZE; /* slices whose every block start was carved */
+        if (carved > k) carved = k;
+        if (carved) seg->warm_mask |= hk_slice_run_mask(first, carved);
+    }
     memset(pg, 0, sizeof *pg);
     for (size_t j = 0; j < k; j++) seg->page_map[first + j] = &pg[j];
     uint64_t run = hk_slice_run_mask(first, k);
