@@ -306,38 +306,60 @@ void page_purge_sparse(heap_t *h) {
     }
 }
 
+/* The queue walk of page_find and page_find_aligned: the first page of the class's queue
+ * that has a free block (remote frees collected on the way), made the current page; NULL if
+ * none, with *extendable set to the first page that can still be extended. Pages whose first
+ * block is not aligned to `align` are passed over, and retired when they hold no block. */
+static inline __attribute__((always_inline)) page_t *queue_pick(heap_t *h, size_t cls, size_t align,
+                                                              page_t **extendable) {
+    page_t *next;
+    *extendable = NULL;
+    for (page_t *pg = h->queues[cls].first; pg; pg = next) {
+        next = pg->next;
+        if ((pg->start & (align - 1)) != 0) {
+            if (pg->used == 0) {
+                queue_remove(h, pg);
+                page_retire(h, pg);
+            }
+            continue;
+        }
+        if (pg->free == NULL) page_collect(pg); /* one with free blocks can wait */
+        /* Blocks already touched come before fresh ones: extend only when no page of the
+         * class has a free block (keeps RSS at the working set with big medium pages). */
+        if (pg->free == NULL && pg->capacity < pg->reserved) {
+            if (!*extendable) *extendable = pg;
+            continue;
+        }
+        if (pg->free != NULL || page_to_full(h, pg)) {
+            queue_move_front(h, pg);
+            pg->sparse_purged = 0;
+            return pg;
+        }
+    }
+    return NULL;
+}
+
+/* Extend pg and make it the class's current page. */
+static page_t *extend_current(heap_t *h, page_t *pg) {
+    pg->sparse_purged = 0;
+    page_extend(pg);
+    queue_move_front(h, pg);
+    return pg;
+}
+
 /* Find a page of class `cls` with a free block and make it the class's current page. */
 page_t *page_find(heap_t *h, size_t cls) {
     /* A refill is where this thread's pending remote frees go out: a thread that keeps
      * allocating sends them within a page's worth of mallocs. */
     if (h->batch_count) remote_flush(h);
     for (int round = 0; round < 2; round++) {
-        page_t *next, *extendable = NULL;
-        for (page_t *pg = h->queues[cls].first; pg; pg = next) {
-            next = pg->next;
-            if (pg->free == NULL) page_collect(pg); /* one with free blocks can wait */
-            /* Blocks already touched come before fresh ones: extend only when no page of the
-             * class has a free block (keeps RSS at the working set with big medium pages). */
-            if (pg->free == NULL && pg->capacity < pg->reserved) {
-                if (!extendable) extendable = pg;
-                continue;
-            }
-            if (pg->free != NULL || page_to_full(h, pg)) {
-                queue_move_front(h, pg);
-                pg->sparse_purged = 0;
-                return pg;
-            }
-        }
+        page_t *extendable, *pg = queue_pick(h, cls, 1, &extendable);
+        if (pg) return pg;
         /* Full pages that got remote frees come before fresh blocks of a page: a class
          * whose blocks are freed by other threads would otherwise touch its page's blocks
          * while as many wait on the full list. */
         int hinted = atomic_load_explicit(&h->remote_hint, memory_order_relaxed) != 0;
-        if (extendable && !(round == 0 && hinted)) {
-            extendable->sparse_purged = 0;
-            page_extend(extendable);
-            queue_move_front(h, extendable);
-            return extendable;
-        }
+        if (extendable && !(round == 0 && hinted)) return extend_current(h, extendable);
         if (!hinted) break;
         collect_full(h);
     }
@@ -357,34 +379,10 @@ page_t *page_find(heap_t *h, size_t cls) {
  * page_find's choice, or a fresh page if that is one with the offset. */
 page_t *page_find_aligned(heap_t *h, size_t cls, size_t align) {
     h->aligned_classes |= 1ull << cls;
-    page_t *next, *extendable = NULL;
-    for (page_t *pg = h->queues[cls].first; pg; pg = next) {
-        next = pg->next;
-        if ((pg->start & (align - 1)) != 0) {
-            if (pg->used == 0) {
-                queue_remove(h, pg);
-                page_retire(h, pg);
-            }
-            continue;
-        }
-        if (pg->free == NULL) page_collect(pg);
-        if (pg->free == NULL && pg->capacity < pg->reserved) {
-            if (!extendable) extendable = pg;
-            continue;
-        }
-        if (pg->free != NULL || page_to_full(h, pg)) {
-            queue_move_front(h, pg);
-            pg->sparse_purged = 0;
-            return pg;
-        }
-    }
-    if (extendable) {
-        extendable->sparse_purged = 0;
-        page_extend(extendable);
-        queue_move_front(h, extendable);
-        return extendable;
-    }
-    page_t *pg = page_find(h, cls);
+    page_t *extendable, *pg = queue_pick(h, cls, align, &extendable);
+    if (pg) return pg;
+    if (extendable) return extend_current(h, extendable);
+    pg = page_find(h, cls);
     if (pg == NULL || (pg->start & (align - 1)) == 0) return pg;
     return page_fresh(h, cls);
 }
