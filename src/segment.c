@@ -281,28 +281,29 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
     page_await_notifier(pg); /* a remote freer may still be setting our hint */
     hk_harden_slices_freed(pg);
     size_t first = (size_t)(pg - seg->slices), k = pg->slice_count;
+    int class_page = pg->reserved != 0 && pg->class_idx != LARGE_CLASS;
+    /* the page's extent from its start up to the end of its last carved block (a run: of
+     * what its block was asked to hold) */
+    size_t carved_end = (size_t)(pg->start - (uintptr_t)hk_page_start(pg)) +
+                        (pg->class_idx == LARGE_CLASS ? pg->run_written
+                                                      : (size_t)pg->capacity * pg->block_size);
+    seg->warm_mask &= ~hk_slice_run_mask(first, k);
     if (pg->reserved != 0) {
         /* what was written, in whole 4 KiB pages: a class page's carved blocks (their links;
          * all of them: the whole page, whose tail after the last block, less than a block
          * and the first block's offset, no page of its class writes), a large block as far
          * as it was asked to hold */
-        size_t end = (size_t)(pg->start - (uintptr_t)hk_page_start(pg)) +
-                     (pg->class_idx == LARGE_CLASS ? pg->run_written
-                                                   : (size_t)pg->capacity * pg->block_size);
-        if (pg->class_idx != LARGE_CLASS && pg->capacity == pg->reserved) end = k * SLICE_SIZE;
+        size_t end = class_page && pg->capacity == pg->reserved ? k * SLICE_SIZE : carved_end;
         size_t full = ((end + 4095) & ~(size_t)4095) / SLICE_SIZE;
         if (full > k) full = k;
         if (full) seg->full_mask |= hk_slice_run_mask(first, full);
     }
-    memset(&seg->written_by[first], pg->class_idx, k);
-    seg->warm_mask &= ~hk_slice_run_mask(first, k);
-    if (pg->reserved != 0 && pg->class_idx != LARGE_CLASS) {
-        size_t end = (size_t)(pg->start - (uintptr_t)hk_page_start(pg)) +
-                     (size_t)pg->capacity * pg->block_size;
-        size_t carved = end / SLICE_SIZE; /* slices whose every block start was carved */
+    if (class_page) {
+        size_t carved = carved_end / SLICE_SIZE; /* slices whose every block start was carved */
         if (carved > k) carved = k;
         if (carved) seg->warm_mask |= hk_slice_run_mask(first, carved);
     }
+    memset(&seg->written_by[first], pg->class_idx, k);
     memset(pg, 0, sizeof *pg);
     for (size_t j = 0; j < k; j++) seg->page_map[first + j] = &pg[j];
     uint64_t run = hk_slice_run_mask(first, k);
