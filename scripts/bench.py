@@ -37,6 +37,8 @@ class Workload:
         self.name, self.prog, self.about = name, prog, about
         self.full, self.quick, self.cg = full.split(), quick.split(), cg.split()
         self.max_reps = max_reps  # long runs (soak) get fewer repetitions
+        if not self.cg or not self.cg[-1].isdigit():  # --callgrind doubles the last argument
+            raise ValueError(f"workload {name}: the callgrind arguments must end in a count")
 
 
 # The first entry is the headline workload (DESIGN.md: random mixed 16-1024 B, ws 400).
@@ -62,7 +64,7 @@ WORKLOADS = [
              "LIFO/FIFO/random free, 16-1024 B"),
     Workload("patterns_medium", "patterns", "--rounds 40 --sizes 2048,4096,8192,16384,32768",
              "--rounds 16 --sizes 2048,4096,8192,16384,32768",
-             "--rounds 1 --sizes 2048,4096,8192,16384,32768",
+             "--sizes 2048,4096,8192,16384,32768 --rounds 1",
              "LIFO/FIFO/random free, 2-32 KiB"),
     Workload("larson", "larson", "--threads 2 --steps 500000", "--threads 2 --steps 200000",
              "--threads 2 --gens 4 --steps 10000", "cross-thread server sim, 2 threads"),
