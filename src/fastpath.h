@@ -57,10 +57,13 @@ static inline void hk_free_fast(void *p) {
     /* p's own segment index, not hk_segment_index's (p-1): a huge block at offset SEG_SIZE,
      * the one block it misses, is found by hk_free_other. */
     uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
-    /* One compare finds a block of a segment this thread owns; NULL, foreign pointers,
-     * other threads' and huge blocks all take hk_free_other. */
-    if (likely(si < HK_PEEK(hk_seg_count, uintptr_t)) &&
-        likely(HK_PEEK(hk_seg_owner[si], uintptr_t) == hk_thread_self())) {
+    /* One compare finds a block of a segment this thread owns; other threads' and huge
+     * blocks take hk_free_unowned, NULL and foreign pointers beyond the map hk_free_other. */
+    if (unlikely(si >= HK_PEEK(hk_seg_count, uintptr_t))) {
+        hk_free_other(p);
+        return;
+    }
+    if (likely(HK_PEEK(hk_seg_owner[si], uintptr_t) == hk_thread_self())) {
         segment_t *seg = (segment_t *)(si << SEG_SHIFT);
         page_t *pg = hk_page_of(seg, p);
         block_t *b = (block_t *)p;
@@ -73,7 +76,7 @@ static inline void hk_free_fast(void *p) {
         hk_free_local(pg, b);
         return;
     }
-    hk_free_other(p);
+    hk_free_unowned(p);
 }
 
 /* The entry points every malloc and free goes through; the hardened build takes over here. */

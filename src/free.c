@@ -35,18 +35,23 @@ static void free_foreign(page_t *pg, void *p);
  * (or no thread's) segment, or a huge block, which may sit at offset SEG_SIZE of its
  * mapping (an alignment above SEG_SIZE) with its header in the segment before. */
 HK_NOINLINE void hk_free_other(void *p) {
-    /* Most often a block of another live thread's segment (producer/consumer): its map word
-     * is that thread's id, which only normal segments carry, so p's own segment index finds
-     * it and the header's kind need not be read. */
-    uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
-    if (likely(hk_segment_owner(si) > HK_OWNER_NONE)) {
-        segment_t *seg = (segment_t *)(si << SEG_SHIFT);
-        free_foreign(hk_page_of(seg, p), p);
-        return;
-    }
     segment_t *seg = hk_segment_of(p);
     if (p == NULL || seg == NULL) hk_bad_pointer("free", p);
     else hk_free_slow(seg, hk_page_of(seg, p), p);
+}
+
+/* The same for a p whose segment index is inside the map but whose segment this thread
+ * does not own. Most often a block of another live thread's segment (producer/consumer):
+ * its map word is that thread's id, which only normal segments carry, so p's own segment
+ * index finds it and the header's kind need not be read. HK_OWNER_NONE marks a segment
+ * header at that index too (a map word is only ever set for a header's own index), normal
+ * or huge: an exited thread's orphaned segments, cached and huge ones. */
+HK_NOINLINE void hk_free_unowned(void *p) {
+    uintptr_t si = (uintptr_t)p >> SEG_SHIFT, owner = HK_PEEK(hk_seg_owner[si], uintptr_t);
+    segment_t *seg = (segment_t *)(si << SEG_SHIFT);
+    if (likely(owner > HK_OWNER_NONE)) free_foreign(hk_page_of(seg, p), p);
+    else if (owner == HK_OWNER_NONE) hk_free_slow(seg, hk_page_of(seg, p), p);
+    else hk_free_other(p);
 }
 
 HK_NOINLINE void hk_free_slow(segment_t *seg, page_t *pg, void *p) {
@@ -63,14 +68,10 @@ static void free_foreign(page_t *pg, void *p) {
         hk_bad_pointer("free", p);
         return;
     }
-    block_t *b = (block_t *)p;
     /* Already marked free: another thread's lists cannot be searched from here, and user
-     * data never holds a descriptor address, so the mark alone decides. */
-    if (unlikely(b->freed == (uintptr_t)pg)) {
-        hk_heap_error("free", HK_ERR_DOUBLE, p, pg->block_size, 0);
-        return;
-    }
-    remote_free(pg, b); /* marks it, atomically: see there */
+     * data never holds a descriptor address, so the mark alone decides; remote_free sets
+     * it and tests what was there in one atomic exchange. */
+    remote_free(pg, (block_t *)p);
 }
 
 /* The block size of a live block's start; 0 for anything else (a freed block included). */

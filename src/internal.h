@@ -108,6 +108,13 @@ typedef struct page_s {
     /* Leading slices known resident in every 4 KiB page the page's carving writes (see
      * seg_take_run): carving there costs no page fault, so it is done in one go. */
     uint8_t warm_slices;
+    /* Copies of the page's block-start test (start, reserved blocks x block_size, div_magic)
+     * for other threads' frees (hk_block_in_page), written by hk_page_publish once the page
+     * is set up: the owner's line holds the originals, and a remote freer that read them
+     * there would pull that line from the owner's core at every free. */
+    uint32_t r_span;
+    uintptr_t r_start;
+    uint64_t r_div_magic;
 } page_t;
 /* RF_FULL: the page is on its owner's full list, so the next remote freer must tell the
  * owner. That freer swaps it for RF_NOTIFYING in the same CAS that pushes its block and
@@ -199,7 +206,9 @@ typedef struct heap_s {
     uint32_t steal_seen; /* batch_sends at the last look; under the heaps lock */
     uint32_t batch_ticks; /* blocks this thread has batched: the batches' clock */
     uint64_t batch_live[(REMOTE_SLOTS + 63) / 64]; /* slots with a page, for the age sweep */
-    remote_batch_t batches[REMOTE_SLOTS];
+    /* Plus LARGE_CLASS's pair, never used (a large block goes at once), so that the batched
+     * free indexes by class without testing it. */
+    remote_batch_t batches[REMOTE_SLOTS + 2];
     struct heap_s *next_all; /* registry of live heaps, or the free pool */
     /* An exited thread's heap kept whole for the next thread (src/heap.c): the orphans'
      * stack, and when it joined it. */
@@ -328,10 +337,19 @@ static inline int hk_block_carved(const page_t *pg, const void *q) {
 }
 
 /* The same test for another thread than the owner: capacity is the owner's to change, so
- * only the page's fixed extent (reserved blocks) bounds it. */
+ * only the page's fixed extent (reserved blocks) bounds it. It reads the shared line's
+ * copies (hk_page_publish), never the owner's line. */
 static inline int hk_block_in_page(const page_t *pg, const void *q) {
-    uintptr_t off = (uintptr_t)q - pg->start;
-    return off < (uintptr_t)pg->reserved * pg->block_size && hk_block_boundary(pg, off);
+    uintptr_t off = (uintptr_t)q - pg->r_start;
+    return off < pg->r_span && off * pg->r_div_magic < pg->r_div_magic;
+}
+
+/* Copy a page's block-start test into its shared line, once its start, block size and
+ * reserved count are final (and again whenever they change: a large block resized). */
+static inline void hk_page_publish(page_t *pg) {
+    pg->r_start = pg->start;
+    pg->r_span = (uint32_t)pg->reserved * pg->block_size;
+    pg->r_div_magic = pg->div_magic;
 }
 
 /* A free-list link is sound when it ends the list or names a carved block of the page. */
@@ -426,6 +444,7 @@ void *hk_alloc_aligned(size_t align, size_t size);
 void hk_free_slow(segment_t *seg, page_t *pg, void *p);
 void hk_free_marked(page_t *pg, block_t *b);
 void hk_free_other(void *p);
+void hk_free_unowned(void *p);
 void *hk_pop_far(heap_t *h, page_t *pg, block_t *b);
 void *hk_alloc_aligned_raw(size_t align, size_t size);
 size_t hk_block_size(const void *p);

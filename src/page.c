@@ -258,6 +258,7 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     pg->start += off;
     hk_harden_fresh_page(pg);
     pg->reserved = (uint16_t)((slices * SLICE_SIZE - off) / pg->block_size);
+    hk_page_publish(pg);
     page_extend(pg);
     queue_push_front(h, pg);
     atomic_fetch_add_explicit(&hk_counters.pages[cls], 1, memory_order_relaxed);

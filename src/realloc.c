@@ -19,6 +19,7 @@ static int run_resize(heap_t *h, page_t *pg, size_t size) {
     size_t k = slices_for(size);
     if (!seg_run_resize(h, pg, k)) return 0;
     hk_page_set_block_size(pg, k * SLICE_SIZE);
+    hk_page_publish(pg);
     if (size > pg->run_written) pg->run_written = (uint32_t)size;
     return 1;
 }

@@ -165,31 +165,31 @@ HK_NOINLINE static void remote_free_miss(heap_t *h, page_t *pg, block_t *b) {
  * batch per class, and one that frees what two threads allocate does not send a batch at
  * every free. */
 static void batch_add(page_t *pg, block_t *b) {
+    /* Neither the class (a large page's pair of slots stays empty) nor the heap is tested:
+     * the empty heap's batches are empty too, and nothing ever sends them, so its
+     * hand-shake flags are written but never read. Both go to remote_free_miss. */
     heap_t *h = hk_heap_tls;
-    size_t cls = pg->class_idx;
-    if (likely(h != &hk_heap_empty && cls < CLASS_COUNT)) {
-        remote_batch_t *bt = &h->batches[2 * cls];
-        if (likely(batches_enter(h)) && (likely(bt->page == pg) || (++bt)->page == pg)) {
-            hk_harden_set_next(b, bt->head);
-            bt->head = b;
-            if (unlikely(--bt->room == 0)) batch_send(h, bt);
-            batch_tick(h);
-            batches_leave(h);
-            return;
-        }
+    remote_batch_t *bt = &h->batches[2 * (size_t)pg->class_idx];
+    if (likely(batches_enter(h)) && (likely(bt->page == pg) || (++bt)->page == pg)) {
+        hk_harden_set_next(b, bt->head);
+        bt->head = b;
+        if (unlikely(--bt->room == 0)) batch_send(h, bt);
+        batch_tick(h);
         batches_leave(h);
+        return;
     }
+    batches_leave(h);
     remote_free_miss(h, pg, b);
 }
 
-/* b is a block start of pg (checked by the caller) that was not marked free when the
- * caller looked. The mark is set with one atomic exchange, so of two threads that free the
- * same block at once exactly one goes on: the other reports it, and no block is ever
- * pushed twice (the owner splices remote lists without walking them, so a block pushed
- * twice would make a cycle that malloc followed). */
+/* b is a block start of pg (checked by the caller). The mark is set with one atomic
+ * exchange, which also tells whether it was set: a block freed already, by this thread or
+ * another, and of two threads that free the same block at once exactly one goes on. The
+ * other reports it, and no block is ever pushed twice (the owner splices remote lists
+ * without walking them, so a block pushed twice would make a cycle that malloc followed). */
 void remote_free(page_t *pg, block_t *b) {
     if (unlikely(__atomic_exchange_n(&b->freed, (uintptr_t)pg, __ATOMIC_RELAXED) == (uintptr_t)pg)) {
-        hk_heap_error("free", HK_ERR_RACE, b, pg->block_size, 0);
+        hk_heap_error("free", HK_ERR_DOUBLE, b, pg->block_size, 0);
         return;
     }
 #ifdef HAKMEM_BUILD_STATS
