@@ -171,13 +171,14 @@ typedef struct segment_s {
 } segment_t;
 
 /* Blocks this thread freed into one page of another thread, not yet handed over
- * (src/remote.c). Empty when page is NULL. */
+ * (src/remote.c). A free slot has page NULL; a slot whose batch was sent keeps its page
+ * with head NULL for a while. */
 typedef struct remote_batch_s {
     page_t *page;
     block_t *head, *tail;
     uint16_t room; /* blocks it can still take before it is sent */
     uint16_t cap;  /* blocks it takes in all: cap - room are in it */
-    uint32_t born; /* the heap's batch_ticks when its first block came */
+    uint32_t born; /* the heap's batch_ticks when its first block came (empty: when sent) */
 } remote_batch_t;
 #define REMOTE_SLOTS (2 * CLASS_COUNT) /* two per size class */
 
@@ -200,7 +201,7 @@ typedef struct heap_s {
     _Atomic uint64_t purge_deadline_ns; /* 0: no dirty slice waiting to be purged */
     /* This thread's frees into other threads' pages (src/remote.c). batch_busy and
      * batch_steal are the hand-shake with a thread that sends an idle heap's batches. */
-    _Atomic uint32_t batch_count; /* pending batches (slots with a page) */
+    _Atomic uint32_t batch_count; /* pending batches (slots holding blocks) */
     _Atomic uint32_t batch_sends; /* batches sent so far: an idle heap's count stands still */
     _Atomic uint32_t batch_busy, batch_steal;
     uint32_t steal_seen; /* batch_sends at the last look; under the heaps lock */

@@ -74,28 +74,50 @@ static inline void slot_set(heap_t *h, size_t i, int live) {
     h->batch_live[i / 64] = live ? h->batch_live[i / 64] | bit : h->batch_live[i / 64] & ~bit;
 }
 
+/* Hand the batch's blocks to its page. The slot keeps the page, empty, so that the next
+ * free into it starts a batch there without the miss path; an empty slot is given up once
+ * it has stayed empty for BATCH_AGE (batch_sweep) or another page needs it. An empty slot's
+ * page is only ever compared, never read: a block that matches it is a block of the page
+ * that lives at that descriptor now, of the same class, so the batch's size holds. */
 static void batch_send(heap_t *h, remote_batch_t *bt) {
     push_chain(bt->page, bt->head, bt->tail, (uintptr_t)(bt->cap - bt->room));
-    bt->page = NULL;
-    slot_set(h, (size_t)(bt - h->batches), 0);
+    bt->head = NULL;
+    bt->room = bt->cap;
+    bt->born = h->batch_ticks;
     atomic_store_explicit(&h->batch_count, atomic_load_explicit(&h->batch_count, memory_order_relaxed) - 1,
                           memory_order_relaxed);
     atomic_store_explicit(&h->batch_sends, atomic_load_explicit(&h->batch_sends, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
-static void send_all(heap_t *h) {
-    for (size_t i = 0; atomic_load_explicit(&h->batch_count, memory_order_relaxed) != 0 && i < REMOTE_SLOTS; i++)
-        if (h->batches[i].page) batch_send(h, &h->batches[i]);
+/* The first block of an empty batch whose slot kept its page. */
+static inline void batch_restart(heap_t *h, remote_batch_t *bt, block_t *b) {
+    bt->tail = b;
+    bt->born = h->batch_ticks;
+    atomic_store_explicit(&h->batch_count, atomic_load_explicit(&h->batch_count, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
-/* Every BATCH_SWEEP blocks, send the batches BATCH_AGE old; only the slots in use are
- * looked at (a walk of all of them every 128 frees cost 22 instructions per free). */
+static void send_all(heap_t *h) {
+    for (size_t i = 0; atomic_load_explicit(&h->batch_count, memory_order_relaxed) != 0 && i < REMOTE_SLOTS; i++)
+        if (h->batches[i].head) batch_send(h, &h->batches[i]);
+}
+
+/* Every BATCH_SWEEP blocks, send the batches BATCH_AGE old and give up the slots empty that
+ * long; only the slots in use are looked at (a walk of all of them every 128 frees cost 22
+ * instructions per free). */
 HK_NOINLINE static void batch_sweep(heap_t *h, uint32_t now) {
     for (size_t w = 0; w < sizeof h->batch_live / sizeof h->batch_live[0]; w++) {
         for (uint64_t bits = h->batch_live[w]; bits; bits &= bits - 1) {
-            remote_batch_t *bt = &h->batches[w * 64 + (size_t)__builtin_ctzll(bits)];
-            if (now - bt->born >= BATCH_AGE) batch_send(h, bt);
+            size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+            remote_batch_t *bt = &h->batches[i];
+            if (now - bt->born < BATCH_AGE) continue;
+            if (bt->head) {
+                batch_send(h, bt);
+            } else {
+                bt->page = NULL;
+                slot_set(h, i, 0);
+            }
         }
     }
 }
@@ -144,7 +166,7 @@ HK_NOINLINE static void remote_free_miss(heap_t *h, page_t *pg, block_t *b) {
         batch_add(pg, b);
         return;
     }
-    if (bt[1].page) batch_send(h, &bt[1]);
+    if (bt[1].head) batch_send(h, &bt[1]);
     bt[1] = bt[0];
     slot_set(h, 2 * cls + 1, bt[1].page != NULL);
     slot_set(h, 2 * cls, 1);
@@ -171,8 +193,10 @@ static void batch_add(page_t *pg, block_t *b) {
     heap_t *h = hk_heap_tls;
     remote_batch_t *bt = &h->batches[2 * (size_t)pg->class_idx];
     if (likely(batches_enter(h)) && (likely(bt->page == pg) || (++bt)->page == pg)) {
-        hk_harden_set_next(b, bt->head);
+        block_t *last = bt->head;
+        hk_harden_set_next(b, last);
         bt->head = b;
+        if (unlikely(last == NULL)) batch_restart(h, bt, b);
         if (unlikely(--bt->room == 0)) batch_send(h, bt);
         batch_tick(h);
         batches_leave(h);
