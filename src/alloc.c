@@ -60,6 +60,33 @@ static inline void *alloc_aligned_from_class(heap_t *h, size_t cls, size_t align
     return pop_checked(h, pg, pg->free, 1);
 }
 
+/* malloc above DIRECT_MAX, from the inline path: one table load finds the class's queue, and
+ * its current page is popped as the inline path pops (the same link test, the head stored before
+ * it). Every other case is a tail call, so this needs no stack frame: a size above MEDIUM_MAX,
+ * no current page or an empty one (hk_malloc_generic; the static empty heap's queues hold no
+ * page, so a thread's first malloc here creates its heap there), a link that fails the quick
+ * test (hk_pop_far). Those calls read h again from TLS (it is the same heap): its register
+ * then serves the page. */
+HK_NOINLINE void *hk_malloc_medium(size_t size, heap_t *h) {
+    if (unlikely(size > MEDIUM_MAX)) return hk_malloc_generic(size, hk_heap_tls);
+    page_t *pg = ((page_queue_t *)((char *)h + hk_medium_queue[(size - 1) >> 11]))->first;
+    if (unlikely(pg == NULL)) return hk_malloc_generic(size, hk_heap_tls);
+    block_t *b = pg->free;
+    if (unlikely(b == NULL)) return hk_malloc_generic(size, hk_heap_tls);
+    hk_harden_popped(pg, b);
+    if (!HAKMEM_HARDENED) __asm__("" : "+a"(b));
+    block_t *next = b->next;
+    pg->free = next;
+    if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask))
+        return hk_pop_far(hk_heap_tls, pg, b);
+    b->freed = 0;
+    pg->used++;
+#ifdef HAKMEM_BUILD_STATS
+    h->st_alloc[pg->class_idx]++;
+#endif
+    return b;
+}
+
 HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {
     if (unlikely(h == &hk_heap_empty)) {
         h = heap_init_thread();

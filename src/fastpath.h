@@ -37,8 +37,9 @@ static inline void *hk_malloc_fast(size_t size) {
 #endif
             return b;
         }
+        return hk_malloc_generic(size, h);
     }
-    return hk_malloc_generic(size, h);
+    return hk_malloc_medium(size, h);
 }
 
 /* Owner-thread free: mark the block free and push it on the page's free list (its link

@@ -236,6 +236,7 @@ extern __thread uint8_t hk_heap_exited __attribute__((tls_model("initial-exec"))
 extern uint32_t hk_class_size[CLASS_COUNT];
 extern uint8_t hk_small_class[SMALL_LOOKUP_COUNT];
 extern uint8_t hk_medium_class[MEDIUM_MAX >> 11];
+extern uint16_t hk_medium_queue[MEDIUM_MAX >> 11]; /* byte offset in heap_t of the class's queue */
 extern uint8_t hk_class_slices[CLASS_COUNT];
 
 /* ---- inline helpers ---- */
@@ -441,6 +442,7 @@ void purger_fork_child(void);
 
 /* ---- alloc.c / free.c ---- */
 void *hk_malloc_generic(size_t size, heap_t *h); /* size first: it arrives in the same register */
+void *hk_malloc_medium(size_t size, heap_t *h);  /* size > DIRECT_MAX */
 void *hk_alloc_aligned(size_t align, size_t size);
 void hk_free_slow(segment_t *seg, page_t *pg, void *p);
 void hk_free_marked(page_t *pg, block_t *b);

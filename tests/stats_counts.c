@@ -17,6 +17,7 @@
 
 #define N_SMALL 1000
 #define N_MEDIUM 100
+#define N_MEDIUM_BIG 50 /* above the direct table's 8 KiB (hk_malloc_medium) */
 #define N_LARGE 10
 #define N_HUGE 4
 #define N_CALLOC_LARGE 5
@@ -50,15 +51,17 @@ int main(void) {
     static void *small[N_SMALL];
     for (int i = 0; i < N_SMALL; i++) small[i] = hk_malloc(48);
     allocs += N_SMALL;
-    void *medium[N_MEDIUM], *lg[N_LARGE], *hg[N_HUGE], *cl[N_CALLOC_LARGE], *al[N_ALIGNED],
-        *ah[N_ALIGNED_HUGE];
+    void *medium[N_MEDIUM], *mb[N_MEDIUM_BIG], *lg[N_LARGE], *hg[N_HUGE], *cl[N_CALLOC_LARGE],
+        *al[N_ALIGNED], *ah[N_ALIGNED_HUGE];
     for (int i = 0; i < N_MEDIUM; i++) medium[i] = hk_calloc(1, 5000);
+    for (int i = 0; i < N_MEDIUM_BIG; i++) mb[i] = hk_malloc(9000 + (size_t)i * 2000);
     for (int i = 0; i < N_LARGE; i++) lg[i] = hk_malloc(512 << 10);
     for (int i = 0; i < N_HUGE; i++) hg[i] = hk_malloc(8 << 20);
     for (int i = 0; i < N_CALLOC_LARGE; i++) cl[i] = hk_calloc(300, 1024);
     for (int i = 0; i < N_ALIGNED; i++) al[i] = hk_aligned_alloc(4096, 4096);
     for (int i = 0; i < N_ALIGNED_HUGE; i++) ah[i] = hk_aligned_alloc(256 << 10, 100 << 10);
-    allocs += N_MEDIUM + N_LARGE + N_HUGE + N_CALLOC_LARGE + N_ALIGNED + N_ALIGNED_HUGE;
+    allocs += N_MEDIUM + N_MEDIUM_BIG + N_LARGE + N_HUGE + N_CALLOC_LARGE + N_ALIGNED +
+              N_ALIGNED_HUGE;
     large += N_LARGE + N_CALLOC_LARGE;
     huge += N_HUGE + N_ALIGNED_HUGE;
     /* realloc: a small block moves to a slice run, then to a huge mapping; each move is a
@@ -74,6 +77,8 @@ int main(void) {
         if (!small[i]) return 1;
     for (int i = 0; i < N_MEDIUM; i++)
         if (!medium[i] || ((char *)medium[i])[4999] != 0) return 1;
+    for (int i = 0; i < N_MEDIUM_BIG; i++)
+        if (!mb[i]) return 1;
     for (int i = 0; i < N_LARGE; i++)
         if (!lg[i]) return 1;
     for (int i = 0; i < N_HUGE; i++)
@@ -106,11 +111,13 @@ int main(void) {
     atomic_store(&phase, 2);
     while (atomic_load(&phase) != 3) sched_yield();
     for (int i = 0; i < N_MEDIUM; i++) hk_free(medium[i]);
+    for (int i = 0; i < N_MEDIUM_BIG; i++) hk_free(mb[i]);
     for (int i = 0; i < N_CALLOC_LARGE; i++) hk_free(cl[i]);
     for (int i = 0; i < N_ALIGNED; i++) hk_free(al[i]);
     for (int i = 0; i < N_ALIGNED_HUGE; i++) hk_free(ah[i]);
     hk_free(r3);
-    frees += N_SMALL + N_MEDIUM + N_LARGE + N_HUGE + N_CALLOC_LARGE + N_ALIGNED + N_ALIGNED_HUGE + 1;
+    frees += N_SMALL + N_MEDIUM + N_MEDIUM_BIG + N_LARGE + N_HUGE + N_CALLOC_LARGE + N_ALIGNED +
+             N_ALIGNED_HUGE + 1;
 
     hk_stats_print_json(stdout);
     /* The figures the reports' difference must show: all classes, the 48-byte class, the
