@@ -123,9 +123,17 @@ void heap_process_init(void) {
 heap_t *heap_init_thread(void) {
     hk_process_init();
     pthread_mutex_lock(&heaps_lock);
-    heap_t *h = heaps_orphans; /* the most recently exited thread's: its lines are warmest */
+    /* The orphan that has carved the most blocks, the newest of equals (its lines are the
+     * warmest): a program whose threads mostly come one at a time keeps one heap busy, and
+     * the heaps made while several ran at once stay the size those moments needed. Taking
+     * the newest moved the busy role to whichever thread exited last, so every heap grew to
+     * the busiest one's size (figures in architecture.md, "Thread heaps"). */
+    heap_t **pick = &heaps_orphans, *h;
+    for (heap_t **pp = &heaps_orphans; *pp; pp = &(*pp)->next_orphan)
+        if ((*pp)->carved > (*pick)->carved) pick = pp;
+    h = *pick;
     if (h) {
-        heaps_orphans = h->next_orphan;
+        *pick = h->next_orphan;
         atomic_fetch_sub_explicit(&orphan_count, 1, memory_order_relaxed);
         h->thread_id = hk_thread_self();
         pthread_mutex_unlock(&heaps_lock);

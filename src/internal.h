@@ -194,6 +194,7 @@ typedef struct heap_s {
     _Atomic uint64_t remote_hint;       /* class bits: a full page got a remote free */
     uint64_t empty_current;             /* class bits: the current page emptied (may be stale) */
     uint64_t aligned_classes; /* class bits: pages start at the page start (MEDIUM_BLOCK_OFFSET) */
+    size_t carved; /* bytes of blocks its class pages have carved: what it has written */
     segment_t *segments;
     /* Guards `segments` and the slice masks of those segments: the owner takes it on its
      * segment slow paths (never on malloc/free fast paths), the purger to purge them. */

@@ -108,7 +108,7 @@ static size_t page_collect(page_t *pg) {
     return n;
 }
 
-static void page_extend(page_t *pg) {
+static void page_extend(heap_t *h, page_t *pg) {
     size_t bsize = pg->block_size;
     size_t n = bsize >= EXTEND_BYTES ? 1 : EXTEND_BYTES / bsize;
     /* Blocks that start in slices still resident from the page before are carved in one go
@@ -129,6 +129,7 @@ static void page_extend(page_t *pg) {
         pg->free = (block_t *)first;
     }
     pg->capacity += (uint16_t)n;
+    h->carved += n * bsize;
 }
 
 /* Wait until no remote freer is between its push and its hint (a few instructions,
@@ -190,6 +191,7 @@ static void page_unfull(heap_t *h, page_t *pg) {
 
 static void page_retire(heap_t *h, page_t *pg) {
     atomic_fetch_sub_explicit(&hk_counters.pages[pg->class_idx], 1, memory_order_relaxed);
+    if (pg->class_idx != LARGE_CLASS) h->carved -= (size_t)pg->capacity * pg->block_size;
     seg_page_free(h, pg);
 }
 
@@ -259,7 +261,7 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     hk_harden_fresh_page(pg);
     pg->reserved = (uint16_t)((slices * SLICE_SIZE - off) / pg->block_size);
     hk_page_publish(pg);
-    page_extend(pg);
+    page_extend(h, pg);
     queue_push_front(h, pg);
     atomic_fetch_add_explicit(&hk_counters.pages[cls], 1, memory_order_relaxed);
     return pg;
@@ -343,7 +345,7 @@ static inline __attribute__((always_inline)) page_t *queue_pick(heap_t *h, size_
 /* Extend pg and make it the class's current page. */
 static page_t *extend_current(heap_t *h, page_t *pg) {
     pg->sparse_purged = 0;
-    page_extend(pg);
+    page_extend(h, pg);
     queue_move_front(h, pg);
     return pg;
 }
@@ -430,6 +432,7 @@ int page_adopt(heap_t *h, page_t *pg) {
         return 1;
     }
     queue_push_back(h, pg);
+    h->carved += (size_t)pg->capacity * pg->block_size;
     if (pg->free == NULL && pg->capacity == pg->reserved) page_to_full(h, pg);
     return 1;
 }

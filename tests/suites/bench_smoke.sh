@@ -91,6 +91,24 @@ lim=$((s * 11 / 10)); [ $lim -ge $((s + 2048)) ] || lim=$((s + 2048))
 echo "patterns $args peak RSS: system $s KiB, hakmem $h KiB (limit $lim KiB)"
 [ "$h" -le $lim ]'
 t bench/patterns_medium_rss bash -c "$bench_smoke_medium_rss"
+# thread_churn's peak RSS: at most the larger of 1.2x and +2 MiB of the system allocator's in
+# the same run. Threads that free the blocks of exited threads, four at a time: fails if the
+# heaps of exited threads each grow to the size of the busiest one (or pile up) instead of
+# their free blocks being reused. A limit on memory only; up to three attempts, as above.
+bench_smoke_churn_rss='
+peak() { grep -o "maxrss_kb=[0-9]*" <<<"$1" | cut -d= -f2; }
+args="--threads 4 --gens 600"
+for attempt in 1 2 3; do
+    sys=$(env -u LD_PRELOAD build/bench/thread_churn $args) || exit 1
+    hk=$(LD_PRELOAD=$HK_LIB build/bench/thread_churn $args) || exit 1
+    s=$(peak "$sys"); h=$(peak "$hk")
+    [ -n "$s" ] && [ -n "$h" ] || exit 1
+    lim=$((s * 12 / 10)); [ $lim -lt $((s + 2048)) ] && lim=$((s + 2048))
+    echo "thread_churn $args peak RSS: system $s KiB, hakmem $h KiB (limit max(1.2x, +2 MiB): $lim)"
+    [ "$h" -le "$lim" ] && exit 0
+done
+exit 1'
+t bench/thread_churn_rss bash -c "$bench_smoke_churn_rss"
 # --alloc NAME=PATH adds an allocator (here hakmem again under another name) to the table,
 # and a malformed spec is refused.
 bench_smoke_extra='
@@ -103,4 +121,4 @@ python3 scripts/bench.py --quick --only random_mixed --reps 1 --allocators hakme
     ! python3 scripts/bench.py --alloc nopath --out "$dir" 2>/dev/null'
 t bench/runner_extra_alloc bash -c "$bench_smoke_extra"
 unset bench_case bench_cmd bench_smoke_cases bench_smoke_check bench_smoke_runner bench_smoke_extra \
-    bench_smoke_realloc_rss bench_smoke_prodcons_rss bench_smoke_medium_rss
+    bench_smoke_realloc_rss bench_smoke_prodcons_rss bench_smoke_medium_rss bench_smoke_churn_rss
