@@ -73,18 +73,7 @@ HK_NOINLINE void *hk_malloc_medium(size_t size, heap_t *h) {
     if (unlikely(pg == NULL)) return hk_malloc_generic(size, hk_heap_tls);
     block_t *b = pg->free;
     if (unlikely(b == NULL)) return hk_malloc_generic(size, hk_heap_tls);
-    hk_harden_popped(pg, b);
-    if (!HAKMEM_HARDENED) __asm__("" : "+a"(b));
-    block_t *next = b->next;
-    pg->free = next;
-    if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask))
-        return hk_pop_far(hk_heap_tls, pg, b);
-    b->freed = 0;
-    pg->used++;
-#ifdef HAKMEM_BUILD_STATS
-    h->st_alloc[pg->class_idx]++;
-#endif
-    return b;
+    return hk_pop_quick(h, pg, b, 0, 1);
 }
 
 HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {

@@ -7,36 +7,43 @@
 #include "harden.h"
 #include "internal.h"
 
+/* Pop b, the head of pg's free list, for malloc's inline paths. The link is followed only if
+ * it stays in b's aligned run of slices of its page at 16-byte alignment (pg->link_mask: b's
+ * slice for a small page, the whole page for a medium page at its natural alignment): a write
+ * after free that changed it is caught here, anything else goes to the checked hk_pop_far.
+ * The head is stored before the link test (hk_pop_far pops b again from the start), so the
+ * test may use next's register, and the empty asm keeps b in the return register (gcc
+ * otherwise copies it; the hardened wrapper does not return b). `prefetch`: the new head is
+ * prefetched for the next malloc of the class. `far_tls`: hk_pop_far gets the heap from TLS
+ * again (the same heap), so that h's register is free for the page after the first load. */
+static inline __attribute__((always_inline)) void *hk_pop_quick(heap_t *h, page_t *pg, block_t *b,
+                                                                 int prefetch, int far_tls) {
+    hk_harden_popped(pg, b);
+    if (!HAKMEM_HARDENED) __asm__("" : "+a"(b));
+    block_t *next = b->next;
+    pg->free = next;
+    if (prefetch) __builtin_prefetch(next);
+    if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask))
+        return hk_pop_far(far_tls ? hk_heap_tls : h, pg, b);
+    b->freed = 0;
+    pg->used++;
+#ifdef HAKMEM_BUILD_STATS
+    h->st_alloc[pg->class_idx]++;
+#else
+    (void)h;
+#endif
+    return b;
+}
+
 static inline void *hk_malloc_fast(size_t size) {
     heap_t *h = hk_heap_tls;
     if (likely(size <= DIRECT_MAX)) {
         page_t *pg = h->direct[(size + 15) >> 4];
         block_t *b = pg->free;
-        if (likely(b != NULL)) {
-            /* Follow the link only if it stays in b's aligned run of slices of its page at
-             * 16-byte alignment (pg->link_mask: b's slice for a small page, the whole page for
-             * a medium page at its natural alignment): a write after free that changed it is
-             * caught here. */
-            hk_harden_popped(pg, b);
-            /* The new head is prefetched for the next malloc of the class: a page's free
-             * blocks may have been freed long ago, and this load of the link is otherwise a
-             * cache miss then (redis: most of its malloc time). It costs no instruction: the
-             * head is stored before the link test (hk_pop_far pops b again from the start), so
-             * the test may use next's register, and the empty asm keeps b in the return
-             * register (gcc otherwise copies it; the hardened wrapper does not return b). */
-            if (!HAKMEM_HARDENED) __asm__("" : "+a"(b));
-            block_t *next = b->next;
-            pg->free = next;
-            __builtin_prefetch(next);
-            if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask))
-                return hk_pop_far(h, pg, b);
-            b->freed = 0;
-            pg->used++;
-#ifdef HAKMEM_BUILD_STATS
-            h->st_alloc[pg->class_idx]++;
-#endif
-            return b;
-        }
+        /* The prefetch: a page's free blocks may have been freed long ago, and the next
+         * malloc's load of the link is otherwise a cache miss then (redis: most of its malloc
+         * time). It costs no instruction. */
+        if (likely(b != NULL)) return hk_pop_quick(h, pg, b, 1, 0);
         return hk_malloc_generic(size, h);
     }
     return hk_malloc_medium(size, h);

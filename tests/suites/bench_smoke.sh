@@ -46,69 +46,40 @@ for bench_case in "${bench_smoke_cases[@]}"; do
     t "bench/${bench_case%%|*}/hakmem" bash -c "$bench_smoke_check" _ "$HK_LIB" "${bench_cmd[@]}"
 done
 t bench/runner_csv bash -c "$bench_smoke_runner"
-# realloc_growth's peak RSS (issue 14): at most 1.2x the system allocator's in the same run.
-# Only a limit on memory, never on time; a loaded machine purges more often, not less.
-bench_smoke_realloc_rss='
+# Peak RSS against the system allocator's in the same run: at most the larger of TENTHS/10
+# times its peak and its peak + SLACK KiB. Only a limit on memory, never on time (a loaded
+# machine purges more often, not less). Threaded runs move by a few hundred KiB with how the
+# threads interleave, so they get up to three attempts (each measures both allocators); one
+# within the limit passes. Arguments: TENTHS SLACK_KIB ATTEMPTS PROGRAM ARGS...
+bench_smoke_rss='
 peak() { grep -o "maxrss_kb=[0-9]*" <<<"$1" | cut -d= -f2; }
-sys=$(env -u LD_PRELOAD build/bench/realloc_growth --rounds 20) || exit 1
-hk=$(LD_PRELOAD=$HK_LIB build/bench/realloc_growth --rounds 20) || exit 1
-s=$(peak "$sys"); h=$(peak "$hk")
-echo "realloc_growth --rounds 20 peak RSS: system $s KiB, hakmem $h KiB (limit 1.2x: $((s * 12 / 10)))"
-[ -n "$s" ] && [ -n "$h" ] && [ "$h" -le $((s * 12 / 10)) ]'
-t bench/realloc_growth_rss bash -c "$bench_smoke_realloc_rss"
-# prodcons_2_4k's peak RSS (issue 10): at most the larger of 1.2x and +2 MiB of the system
-# allocator's in the same run, so blocks freed by the consumers (their batches, the owners'
-# remote lists, pages that cycle between full and empty) cannot pile up. A limit on memory
-# only. Both peaks move by a few hundred KiB from run to run with how the four threads
-# interleave, so up to three attempts are made (each measures both allocators); one within
-# the limit passes.
-bench_smoke_prodcons_rss='
-peak() { grep -o "maxrss_kb=[0-9]*" <<<"$1" | cut -d= -f2; }
-args="--pairs 2 --max 4096 --items 1000000"
-for attempt in 1 2 3; do
-    sys=$(env -u LD_PRELOAD build/bench/prodcons $args) || exit 1
-    hk=$(LD_PRELOAD=$HK_LIB build/bench/prodcons $args) || exit 1
+tenths=$1 slack=$2 attempts=$3
+shift 3
+for ((attempt = 1; attempt <= attempts; attempt++)); do
+    sys=$(env -u LD_PRELOAD "$@") || exit 1
+    hk=$(LD_PRELOAD=$HK_LIB "$@") || exit 1
     s=$(peak "$sys"); h=$(peak "$hk")
     [ -n "$s" ] && [ -n "$h" ] || exit 1
-    lim=$((s * 12 / 10)); [ $lim -lt $((s + 2048)) ] && lim=$((s + 2048))
-    echo "prodcons $args peak RSS: system $s KiB, hakmem $h KiB (limit max(1.2x, +2 MiB): $lim)"
+    lim=$((s * tenths / 10)); [ $lim -lt $((s + slack)) ] && lim=$((s + slack))
+    echo "${*#build/bench/} peak RSS: system $s KiB, hakmem $h KiB (limit $lim KiB)"
     [ "$h" -le "$lim" ] && exit 0
 done
 exit 1'
-t bench/prodcons_2_4k_rss bash -c "$bench_smoke_prodcons_rss"
-# patterns_medium's peak RSS (issue 11): at most the larger of 1.1x the system allocator's
-# and the system allocator's + 2 MiB, both measured here. Blocks of 2-32 KiB, one size after
-# another: fails if one size's freed pages are not reused by the next, or if sparsely
-# written blocks touch more pages than the system allocator's. A limit on memory only.
-bench_smoke_medium_rss='
-peak() { grep -o "maxrss_kb=[0-9]*" <<<"$1" | cut -d= -f2; }
-args="--rounds 4 --sizes 2048,4096,8192,16384,32768"
-sys=$(env -u LD_PRELOAD build/bench/patterns $args) || exit 1
-hk=$(LD_PRELOAD=$HK_LIB build/bench/patterns $args) || exit 1
-s=$(peak "$sys"); h=$(peak "$hk")
-[ -n "$s" ] && [ -n "$h" ] || exit 1
-lim=$((s * 11 / 10)); [ $lim -ge $((s + 2048)) ] || lim=$((s + 2048))
-echo "patterns $args peak RSS: system $s KiB, hakmem $h KiB (limit $lim KiB)"
-[ "$h" -le $lim ]'
-t bench/patterns_medium_rss bash -c "$bench_smoke_medium_rss"
-# thread_churn's peak RSS: at most the larger of 1.2x and +2 MiB of the system allocator's in
-# the same run. Threads that free the blocks of exited threads, four at a time: fails if the
-# heaps of exited threads each grow to the size of the busiest one (or pile up) instead of
-# their free blocks being reused. A limit on memory only; up to three attempts, as above.
-bench_smoke_churn_rss='
-peak() { grep -o "maxrss_kb=[0-9]*" <<<"$1" | cut -d= -f2; }
-args="--threads 4 --gens 600"
-for attempt in 1 2 3; do
-    sys=$(env -u LD_PRELOAD build/bench/thread_churn $args) || exit 1
-    hk=$(LD_PRELOAD=$HK_LIB build/bench/thread_churn $args) || exit 1
-    s=$(peak "$sys"); h=$(peak "$hk")
-    [ -n "$s" ] && [ -n "$h" ] || exit 1
-    lim=$((s * 12 / 10)); [ $lim -lt $((s + 2048)) ] && lim=$((s + 2048))
-    echo "thread_churn $args peak RSS: system $s KiB, hakmem $h KiB (limit max(1.2x, +2 MiB): $lim)"
-    [ "$h" -le "$lim" ] && exit 0
-done
-exit 1'
-t bench/thread_churn_rss bash -c "$bench_smoke_churn_rss"
+# realloc_growth (issue 14): 1.2x.
+t bench/realloc_growth_rss bash -c "$bench_smoke_rss" _ 12 0 1 build/bench/realloc_growth --rounds 20
+# prodcons_2_4k (issue 10): 1.2x or +2 MiB, so blocks freed by the consumers (their batches,
+# the owners' remote lists, pages that cycle between full and empty) cannot pile up.
+t bench/prodcons_2_4k_rss bash -c "$bench_smoke_rss" _ 12 2048 3 \
+    build/bench/prodcons --pairs 2 --max 4096 --items 1000000
+# patterns_medium (issue 11): 1.1x or +2 MiB. Blocks of 2-32 KiB, one size after another:
+# fails if one size's freed pages are not reused by the next, or if sparsely written blocks
+# touch more pages than the system allocator's.
+t bench/patterns_medium_rss bash -c "$bench_smoke_rss" _ 11 2048 1 \
+    build/bench/patterns --rounds 4 --sizes 2048,4096,8192,16384,32768
+# thread_churn: 1.2x or +2 MiB. Threads that free the blocks of exited threads, four at a
+# time: fails if the heaps of exited threads each grow to the size of the busiest one (or
+# pile up) instead of their free blocks being reused.
+t bench/thread_churn_rss bash -c "$bench_smoke_rss" _ 12 2048 3 build/bench/thread_churn --threads 4 --gens 600
 # --alloc NAME=PATH adds an allocator (here hakmem again under another name) to the table,
 # and a malformed spec is refused.
 bench_smoke_extra='
