@@ -27,14 +27,7 @@ static inline __attribute__((always_inline)) void *pop_checked(heap_t *h, page_t
         next = NULL;
     }
     pg->free = next;
-    b->freed = 0;
-    pg->used++;
-#ifdef HAKMEM_BUILD_STATS
-    h->st_alloc[pg->class_idx]++;
-#else
-    (void)h;
-#endif
-    return b;
+    return hk_handed_out(h, pg, b);
 }
 
 /* The malloc fast path's pop when the link leaves b's slice or is misaligned. */

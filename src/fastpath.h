@@ -7,6 +7,19 @@
 #include "harden.h"
 #include "internal.h"
 
+/* b leaves pg's free list for the program: its double-free mark is cleared and it counts as
+ * in use (and as allocated, in the statistics build). */
+static inline __attribute__((always_inline)) void *hk_handed_out(heap_t *h, page_t *pg, block_t *b) {
+    b->freed = 0;
+    pg->used++;
+#ifdef HAKMEM_BUILD_STATS
+    h->st_alloc[pg->class_idx]++;
+#else
+    (void)h;
+#endif
+    return b;
+}
+
 /* Pop b, the head of pg's free list, for malloc's inline paths. The link is followed only if
  * it stays in b's aligned run of slices of its page at 16-byte alignment (pg->link_mask: b's
  * slice for a small page, the whole page for a medium page at its natural alignment): a write
@@ -25,14 +38,7 @@ static inline __attribute__((always_inline)) void *hk_pop_quick(heap_t *h, page_
     if (prefetch) __builtin_prefetch(next);
     if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask))
         return hk_pop_far(far_tls ? hk_heap_tls : h, pg, b);
-    b->freed = 0;
-    pg->used++;
-#ifdef HAKMEM_BUILD_STATS
-    h->st_alloc[pg->class_idx]++;
-#else
-    (void)h;
-#endif
-    return b;
+    return hk_handed_out(h, pg, b);
 }
 
 static inline void *hk_malloc_fast(size_t size) {
