@@ -216,7 +216,10 @@ static size_t run_slices(size_t size, size_t align) {
 
 static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
     size_t off = huge_block_off(align);
-    if (size > PTRDIFF_MAX - off - SEG_SIZE - align) return NULL;
+    /* Tested in two steps: an alignment of 2^63 would wrap the bound, and then the mapping's
+     * length, and place the block outside the mapping. */
+    if (align > PTRDIFF_MAX - off - SEG_SIZE || size > PTRDIFF_MAX - off - SEG_SIZE - align)
+        return NULL;
     size_t need = huge_need(off, size);
     if (!seg_map_init()) return NULL;
     segment_t *seg = off == huge_header() ? cache_take(need) : NULL;

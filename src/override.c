@@ -29,9 +29,9 @@ HK_API int posix_memalign(void **out, size_t align, size_t size) {
 
 HK_API void *aligned_alloc(size_t align, size_t size) { return hk_aligned_alloc(align, size); }
 
-/* glibc's memalign accepts any alignment and rounds it up to a power of two. */
+/* glibc's memalign accepts any alignment up to 2^63 and rounds it up to a power of two. */
 HK_API void *memalign(size_t align, size_t size) {
-    if (align > ((size_t)1 << 62)) {
+    if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
     }
