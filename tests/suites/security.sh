@@ -27,3 +27,5 @@ t hardened/python3 env HK_LIB="$hk_hard" tests/programs/compare.sh python3-harde
     "$hk_python" tests/programs/workload.py
 t hardened/sqlite3 env HK_LIB="$hk_hard" tests/programs/compare.sh sqlite3-hardened sqlite3 \
     :memory: ".read tests/programs/workload.sql"
+t hardened/perl env HK_LIB="$hk_hard" tests/programs/compare.sh perl-hardened perl \
+    tests/programs/workload.pl
