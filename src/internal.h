@@ -326,11 +326,13 @@ static inline void hk_page_set_block_size(page_t *pg, size_t size) {
     pg->link_mask = ~((SLICE_SIZE << j) - 1) | 15;
 }
 
-/* 1 when `off` (bytes from the page start, < 2^32) is a multiple of the block size: the
- * divisibility test of Lemire, Kaser and Kurz, one multiply instead of a division. A free
- * slice's descriptor has div_magic 0, so nothing is a block start there. */
+/* 1 when `off` (bytes from the page start, < 2^32) is a multiple of the block size whose
+ * div_magic is `magic`: the divisibility test of Lemire, Kaser and Kurz, one multiply instead
+ * of a division. A free slice's descriptor has div_magic 0, so nothing is a block start there. */
+static inline int hk_multiple_of(uintptr_t off, uint64_t magic) { return off * magic < magic; }
+
 static inline int hk_block_boundary(const page_t *pg, uintptr_t off) {
-    return off * pg->div_magic < pg->div_magic;
+    return hk_multiple_of(off, pg->div_magic);
 }
 
 /* 1 when q is the start of a block carved in pg (capacity counts carved blocks). */
@@ -344,7 +346,7 @@ static inline int hk_block_carved(const page_t *pg, const void *q) {
  * copies (hk_page_publish), never the owner's line. */
 static inline int hk_block_in_page(const page_t *pg, const void *q) {
     uintptr_t off = (uintptr_t)q - pg->r_start;
-    return off < pg->r_span && off * pg->r_div_magic < pg->r_div_magic;
+    return off < pg->r_span && hk_multiple_of(off, pg->r_div_magic);
 }
 
 /* Copy a page's block-start test into its shared line, once its start, block size and
