@@ -1,6 +1,7 @@
 /* The hardened build's checks (make hardened; the default build compiles this file empty).
  * Around the ordinary paths: a trailer after every block (the requested size, sealed with a
- * per-process secret, and up to 64 pattern bytes) checked on free; freed blocks zeroed and
+ * per-process secret, and up to 64 pattern bytes) checked on free, and a sealed word before
+ * the first block of a page that starts its blocks 64 bytes in; freed blocks zeroed and
  * the first 256 bytes of zeroes (of any free block) checked when malloc hands it out; a
  * per-thread quarantine that delays reuse; free-list links encoded with the secret and
  * checked fully when decoded; fresh blocks linked in random order; guard regions between
@@ -90,6 +91,19 @@ static size_t fill_len(size_t bs) { return (bs < FILL_MAX ? bs : FILL_MAX) - siz
 static int fill_intact(const uint8_t *p, size_t bs) {
     size_t len = fill_len(bs);
     return memcmp(p + sizeof(block_t), zeros, len < CHECK_MAX ? len : CHECK_MAX) == 0;
+}
+
+/* Pages of the classes above 8 KiB start their first block MEDIUM_BLOCK_OFFSET bytes in; the
+ * last 8 of those bytes hold a sealed word, checked when the first block is freed, so an
+ * underflow of that block is caught as one of any other block is (by its neighbour's trailer). */
+static uint64_t lead_word(const page_t *pg) { return ~get_secret() ^ pg->start; }
+
+static int lead_intact(const page_t *pg, const uint8_t *p) {
+    uint64_t w;
+    if ((uintptr_t)p != pg->start || pg->start - (uintptr_t)hk_page_start((page_t *)pg) < 8)
+        return 1; /* not a first block, or no room before it */
+    memcpy(&w, p - 8, sizeof w);
+    return w == lead_word(pg);
 }
 
 void *hk_hard_malloc(size_t size) {
@@ -193,6 +207,10 @@ void hk_hard_free(void *ptr) {
         return;
     }
     page_t *pg = hk_page_of(seg, p);
+    if (!lead_intact(pg, p)) {
+        hk_heap_error("free", HK_ERR_UNDERFLOW, p, bs - TRAILER, 0);
+        return; /* leaked, as for a damaged trailer */
+    }
     memset(p + sizeof(block_t), 0, fill_len(bs));
     ((block_t *)p)->next = NULL;
     ((block_t *)p)->freed = (uintptr_t)pg; /* a second free now finds the block freed */
@@ -258,7 +276,12 @@ void hk_hard_carve(page_t *pg, uint8_t *first, size_t n) {
 
 /* Memory of an earlier page may hold what looks like a freed block's mark: clear it. */
 void hk_hard_fresh_page(page_t *pg) {
-    if (!pg->is_zero) memset(hk_page_start(pg), 0, (size_t)pg->slice_count * SLICE_SIZE);
+    uint8_t *base = hk_page_start(pg);
+    if (!pg->is_zero) memset(base, 0, (size_t)pg->slice_count * SLICE_SIZE);
+    if (pg->start - (uintptr_t)base >= 8) {
+        uint64_t w = lead_word(pg);
+        memcpy((uint8_t *)pg->start - 8, &w, sizeof w);
+    }
 }
 
 #define GUARD ((size_t)4096)

@@ -37,6 +37,7 @@ static const char *const what[] = {
     [HK_ERR_RACE] = "double free of ",
     [HK_ERR_LINK] = "corrupted free list at ",
     [HK_ERR_OVERFLOW] = "heap overflow past the end of the block at ",
+    [HK_ERR_UNDERFLOW] = "heap underflow before the start of the block at ",
     [HK_ERR_FREED_WRITE] = "write after free into ",
 };
 

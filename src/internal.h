@@ -464,6 +464,7 @@ enum {
     HK_ERR_RACE,        /* one block freed by two threads at once */
     HK_ERR_LINK,        /* a free-list link that names no block of its page */
     HK_ERR_OVERFLOW,    /* the canary after a block was overwritten (hardened) */
+    HK_ERR_UNDERFLOW,   /* the sealed word before a page's first block was overwritten (hardened) */
     HK_ERR_FREED_WRITE, /* a freed block's fill pattern was overwritten (hardened) */
 };
 enum { HK_BAD_FREE_ABORT, HK_BAD_FREE_WARN, HK_BAD_FREE_IGNORE };

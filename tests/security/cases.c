@@ -272,6 +272,32 @@ static int overflow_case(const char *name) {
     return 0;
 }
 
+/* An underflow of a block that starts its page: nothing of a neighbour lies before it. In
+ * hakmem a page of blocks above 8 KiB starts on a 64 KiB boundary with its first block 64
+ * bytes in; 300 blocks fill more than a page, so one of them is such a block with no other
+ * within 32 KiB below it. 77 (n/a) where there is none (another allocator). */
+static int uf_first_block(void) {
+    enum { N = 300 };
+    static char *held[N];
+    char *p = NULL;
+    for (int i = 0; i < N; i++) {
+        if (!(held[i] = malloc(16 * KiB))) return 5;
+        memset(held[i], 'k', 16 * KiB);
+    }
+    for (int i = 0; i < N; i++) {
+        uintptr_t b = (uintptr_t)held[i];
+        int alone = (b & (64 * KiB - 1)) == 64;
+        for (int j = 0; j < N && alone; j++)
+            alone = !((uintptr_t)held[j] < b && b - (uintptr_t)held[j] < 32 * KiB);
+        if (alone && (!p || held[i] < p)) p = held[i];
+    }
+    if (!p) return 77;
+    ((volatile char *)opaque(p))[-1] = 'A';
+    for (int i = 0; i < N; i++) free(held[i]);
+    churn(16 * KiB);
+    return 0;
+}
+
 /* ---- guard pages: a linear write of 64 KiB from a block's end up, or of 8 KiB from its
  * start down, the block never freed, so only a fault at the write itself can catch it ---- */
 static int guard_case(size_t n, int over) {
@@ -406,6 +432,7 @@ static const struct {
     {"if_realloc_freed", if_realloc_freed},
     {"if_free_sized", if_free_sized},
     {"if_free_aligned_sized", if_free_aligned_sized},
+    {"uf_first_block", uf_first_block},
     {"gp_large_over", gp_large_over},
     {"gp_large_under", gp_large_under},
     {"gp_huge_over", gp_huge_over},
