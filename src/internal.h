@@ -93,7 +93,7 @@ typedef struct page_s {
     uint64_t div_magic;         /* ceil(2^64 / block_size): block-boundary test, 0 when free */
     uintptr_t start;            /* address of the first block, for that test */
     uint32_t run_written;       /* large pages: most bytes the block was asked to hold */
-    uint8_t sparse_purged;      /* free blocks' inner pages given back (page_purge_sparse) */
+    uint8_t sparse_looks;       /* page_purge_sparse's looks that found it nearly empty */
     /* The malloc fast path follows a link only if (next ^ block) & link_mask is 0: the
      * next block lies in the same naturally aligned power-of-two run of slices of this page
      * (one slice for small pages, the whole page for medium pages placed at their natural

@@ -285,20 +285,28 @@ static void retire_empty_current(heap_t *h, size_t cls) {
     }
 }
 
+/* Looks at which a page must be found nearly empty, with no page_find handing out its blocks
+ * in between, before its free blocks are given back: a page that a class's live count only
+ * passes through would be refilled (and refaulted) at once. */
+#define SPARSE_LOOKS 3
+
 /* RSS is about to grow (src/segment.c, no resident free run fits): give back the inner 4 KiB
- * pages of the free blocks of this heap's nearly empty pages (an eighth or less of the
- * blocks in use), whose few live blocks would otherwise keep every page their class ever
- * wrote resident for as long as they live: a medium page holds 128 blocks, 1 MiB of 8 KiB
- * blocks. A block's first page keeps its link and mark; blocks of one page (4 KiB and less)
- * have nothing to give. Once per page until page_find hands out its blocks again. Not in the
- * hardened build, whose free blocks carry their fill pattern. */
+ * pages of the free blocks of this heap's pages that stay nearly empty (an eighth or less of
+ * the blocks in use, SPARSE_LOOKS times in a row), whose few live blocks would otherwise keep
+ * every page their class ever wrote resident for as long as they live: a medium page holds
+ * 128 blocks, 1 MiB of 8 KiB blocks. A block's first page keeps its link and mark; blocks of
+ * one page (4 KiB and less) have nothing to give. Once per page until page_find hands out its
+ * blocks again. Not in the hardened build, whose free blocks carry their fill pattern. */
 void page_purge_sparse(heap_t *h) {
     if (HAKMEM_HARDENED) return;
     for (size_t cls = SMALL_CLASSES; cls < CLASS_COUNT; cls++) {
         if (hk_class_size[cls] < 2 * 4096) continue;
         for (page_t *pg = h->queues[cls].first; pg; pg = pg->next) {
-            if (pg->sparse_purged || (size_t)pg->used * 8 > pg->reserved) continue;
-            pg->sparse_purged = 1;
+            if ((size_t)pg->used * 8 > pg->reserved) {
+                pg->sparse_looks = 0;
+                continue;
+            }
+            if (pg->sparse_looks >= SPARSE_LOOKS || ++pg->sparse_looks < SPARSE_LOOKS) continue;
             size_t n = (size_t)pg->capacity - pg->used; /* free blocks: bounds the walk */
             for (block_t *b = pg->free; b && n; b = hk_harden_next(b), n--) {
                 uintptr_t lo = ((uintptr_t)b + sizeof(block_t) + 4095) & ~(uintptr_t)4095;
@@ -335,7 +343,7 @@ static inline __attribute__((always_inline)) page_t *queue_pick(heap_t *h, size_
         }
         if (pg->free != NULL || page_to_full(h, pg)) {
             queue_move_front(h, pg);
-            pg->sparse_purged = 0;
+            pg->sparse_looks = 0;
             return pg;
         }
     }
@@ -344,7 +352,7 @@ static inline __attribute__((always_inline)) page_t *queue_pick(heap_t *h, size_
 
 /* Extend pg and make it the class's current page. */
 static page_t *extend_current(heap_t *h, page_t *pg) {
-    pg->sparse_purged = 0;
+    pg->sparse_looks = 0;
     page_extend(h, pg);
     queue_move_front(h, pg);
     return pg;

@@ -372,10 +372,14 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
         if (a == 1) break;
     }
     /* No resident run fits, so RSS is about to grow: first give back the resident free
-     * slices that could not serve it (they would otherwise wait out the purge delay), and
-     * the free blocks of nearly empty pages. */
+     * slices that could not serve it (they would otherwise wait out the purge delay), and,
+     * when the growth would pass the process's peak, the free blocks of nearly empty pages.
+     * Below the peak they would only be refaulted: a workload whose classes rise and fall
+     * in turn (8-64 KiB at random) takes fresh pages all the time without growing. */
     if (dirty) purge_heap_locked(h, 1, 0);
-    page_purge_sparse(h);
+    if (atomic_load_explicit(&hk_counters.committed, memory_order_relaxed) + (int64_t)(k * SLICE_SIZE) >
+        atomic_load_explicit(&hk_counters.committed_peak, memory_order_relaxed))
+        page_purge_sparse(h);
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
         page_t *pg = seg_try_alloc(seg, k, cls, align);
         if (pg) return pg;
