@@ -24,7 +24,7 @@
 #define FILL_MAX 4096      /* bytes of a freed block (after its two link words) zeroed */
 #define CHECK_MAX 256      /* of which checked when the block is handed out again */
 #define QUARANTINE 64      /* blocks each thread holds back from reuse */
-#define QUARANTINE_MAX MEDIUM_MAX
+#define QUARANTINE_MAX (MEDIUM_MAX + MEDIUM_BLOCK_OFFSET) /* extents up to the largest class block's */
 
 static const uint8_t zeros[CHECK_MAX], pad_bytes[PAD_MAX] = {[0 ... PAD_MAX - 1] = PAD_BYTE};
 static uint64_t secret;
@@ -63,9 +63,20 @@ static block_t *link_code(const block_t *b, const block_t *next) {
 block_t *hk_hard_next(const block_t *b) { return link_code(b, b->next); }
 void hk_hard_set_next(block_t *b, block_t *next) { b->next = link_code(b, next); }
 
+/* The bytes from a live block's start to the next block's, 0 for anything else: its usable
+ * size, and in a page with MEDIUM_BLOCK_OFFSET the 64 bytes between blocks too (the stride),
+ * so that the pad and the trailer end where the next block starts and an underflow of that
+ * block reaches them. */
+static size_t block_extent(const void *p) {
+    size_t usable = hk_block_size(p);
+    segment_t *seg = usable ? hk_segment_of(p) : NULL;
+    if (seg == NULL || seg->kind != SEG_NORMAL) return usable;
+    return hk_page_of(seg, p)->block_size;
+}
+
 /* The block was just handed out for a request of n bytes (block size bs > n + TRAILER - 1). */
 static void *decorate(uint8_t *p, size_t n) {
-    size_t bs = hk_block_size(p);
+    size_t bs = block_extent(p);
     size_t pad = bs - TRAILER - n;
     memset(p + n, PAD_BYTE, pad < PAD_MAX ? pad : PAD_MAX);
     uint64_t t = seal(p, n);
@@ -93,9 +104,10 @@ static int fill_intact(const uint8_t *p, size_t bs) {
     return memcmp(p + sizeof(block_t), zeros, len < CHECK_MAX ? len : CHECK_MAX) == 0;
 }
 
-/* Pages of the classes above 8 KiB start their first block MEDIUM_BLOCK_OFFSET bytes in; the
- * last 8 of those bytes hold a sealed word, checked when the first block is freed, so an
- * underflow of that block is caught as one of any other block is (by its neighbour's trailer). */
+/* Pages of the medium classes that are multiples of 1 KiB start their first block
+ * MEDIUM_BLOCK_OFFSET bytes in; the last 8 of those bytes hold a sealed word, checked when the
+ * first block is freed, so an underflow of that block is caught as one of any other block is
+ * (by its neighbour's trailer). */
 static uint64_t lead_word(const page_t *pg) { return ~get_secret() ^ pg->start; }
 
 static int lead_intact(const page_t *pg, const uint8_t *p) {
@@ -136,7 +148,7 @@ void *hk_hard_calloc(size_t n, size_t size) {
 }
 
 size_t hk_hard_usable(const void *p) {
-    size_t bs = hk_block_size(p);
+    size_t bs = block_extent(p);
     if (bs == 0) return 0;
     size_t n = trailer_size(p, bs);
     return n == SIZE_MAX ? 0 : n;
@@ -148,7 +160,7 @@ void *hk_hard_realloc(void *p, size_t size) {
         hk_hard_free(p);
         return NULL;
     }
-    size_t bs = hk_block_size(p), old = bs ? trailer_size(p, bs) : 0;
+    size_t bs = block_extent(p), old = bs ? trailer_size(p, bs) : 0;
     if (bs == 0) {
         hk_bad_pointer("realloc", p);
         errno = EINVAL;
@@ -192,7 +204,7 @@ static void release(uint8_t *p) {
 void hk_hard_free(void *ptr) {
     uint8_t *p = ptr;
     if (p == NULL) return;
-    size_t bs = hk_block_size(p);
+    size_t bs = block_extent(p);
     if (bs == 0) { /* not a live block: a double free (its mark is set) or a bad pointer */
         hk_bad_pointer("free", p);
         return;

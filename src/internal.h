@@ -46,16 +46,23 @@
  * larger table costs more in updates than it saves (16 KiB, 32 KiB: see architecture.md). */
 #define DIRECT_MAX ((size_t)8 << 10)
 #define DIRECT_COUNT (DIRECT_MAX / 16 + 1)
-/* Pages of the classes above DIRECT_MAX (10-128 KiB) start their first block this many bytes
- * past the page start, so a block's last bytes share a 4 KiB page with the next block's first
- * instead of each block of a 4 KiB multiple filling whole pages of its own (a program that
- * writes a block's ends and a few words between touches 2 pages of a 16 KiB block, not 3).
- * Their blocks are so aligned to 64 bytes only: once a heap is asked for a block of such a
- * class at a bigger alignment, its new pages of that class start at the page start
- * (heap_t.aligned_classes, page_find_aligned). Figures in architecture.md, "Medium blocks". */
+/* Pages of the medium classes whose size is a multiple of 1 KiB (2, 3, ... 8 KiB and every
+ * class above) start their first block this many bytes past the page start, and their blocks
+ * lie this much further apart than the class size (the stride, block_size, is the class size
+ * + 64; the usable size stays the class size, hk_page_usable). At the class size as stride
+ * the starts of a page's blocks, where programs write first, fell in one to four sets of the
+ * L1 cache (FIFO and random rounds of 2, 4, 8, 16 and 32 KiB blocks ran at half the rate);
+ * the other medium classes (1.25, 1.5, 1.75, 2.5, 3.5 KiB) spread them over 8 sets or more
+ * already. The offset also makes a block's last bytes share a 4 KiB page with the next
+ * block's first instead of each block of a 4 KiB multiple filling whole pages of its own (a
+ * program that writes a block's ends and a few words between touches 2 pages of a 16 KiB
+ * block, not 3). Their blocks are so aligned to 64 bytes only: once a heap is asked for a
+ * block of such a class at a bigger alignment, its new pages of that class start at the page
+ * start with the class size as stride (heap_t.aligned_classes, page_find_aligned). Figures in
+ * architecture.md, "Medium blocks". */
 #define MEDIUM_BLOCK_OFFSET ((size_t)64)
-static inline size_t hk_class_offset(size_t block_size) {
-    return block_size > DIRECT_MAX ? MEDIUM_BLOCK_OFFSET : 0;
+static inline size_t hk_class_offset(size_t class_size) {
+    return class_size > SMALL_MAX && class_size % 1024 == 0 ? MEDIUM_BLOCK_OFFSET : 0;
 }
 #define SMALL_LOOKUP_COUNT (SMALL_MAX / 16 + 1)
 
@@ -311,6 +318,13 @@ static inline page_t *hk_page_of(segment_t *seg, const void *p) {
 static inline uint8_t *hk_page_start(page_t *pg) {
     segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
     return (uint8_t *)seg + (size_t)(pg - seg->slices) * SLICE_SIZE;
+}
+
+/* The usable size of pg's blocks: the stride less the 64 bytes between blocks of a page
+ * whose first block starts MEDIUM_BLOCK_OFFSET in (no other page's start has bit 6 set:
+ * pages start on slices, and a hardened large block a page or more into its run). */
+static inline size_t hk_page_usable(const page_t *pg) {
+    return pg->block_size - (pg->start & MEDIUM_BLOCK_OFFSET);
 }
 
 /* Set a fresh page's block size and the constant of its block-boundary test. */

@@ -109,8 +109,10 @@ static size_t page_collect(page_t *pg) {
 }
 
 static void page_extend(heap_t *h, page_t *pg) {
-    size_t bsize = pg->block_size;
-    size_t n = bsize >= EXTEND_BYTES ? 1 : EXTEND_BYTES / bsize;
+    size_t bsize = pg->block_size, usable = hk_page_usable(pg);
+    /* By the usable size, not the stride: 2 KiB blocks (2112 apart) two at a time, as before
+     * they were spaced (one at a time doubled the page_find calls of 2 KiB rounds). */
+    size_t n = usable >= EXTEND_BYTES ? 1 : EXTEND_BYTES / usable;
     /* Blocks that start in slices still resident from the page before are carved in one go
      * (a page taken where an emptied one lay then refills without a page_find per 4 KiB, or
      * per block above 4 KiB). */
@@ -255,8 +257,8 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     page_t *pg = seg_page_alloc(h, slices, align, cls);
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
-    hk_page_set_block_size(pg, hk_class_size[cls]);
-    size_t off = (h->aligned_classes >> cls) & 1 ? 0 : hk_class_offset(pg->block_size);
+    size_t off = (h->aligned_classes >> cls) & 1 ? 0 : hk_class_offset(hk_class_size[cls]);
+    hk_page_set_block_size(pg, hk_class_size[cls] + off); /* the stride (MEDIUM_BLOCK_OFFSET) */
     pg->start += off;
     hk_harden_fresh_page(pg);
     pg->reserved = (uint16_t)((slices * SLICE_SIZE - off) / pg->block_size);

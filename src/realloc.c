@@ -74,7 +74,7 @@ HK_API void *hk_realloc(void *p, size_t size) {
     if (likely(seg != NULL && seg->kind == SEG_NORMAL)) {
         page_t *pg = hk_page_of(seg, p);
         if (likely(hk_block_in_page(pg, p) && ((block_t *)p)->freed != (uintptr_t)pg)) {
-            size_t old = pg->block_size;
+            size_t old = hk_page_usable(pg);
             /* Keep the block when the new size fits and would not waste more than half of it. */
             if (size <= old && size >= old / 2) return p;
             if (pg->class_idx == LARGE_CLASS && size > RUN_MIN) {

@@ -299,7 +299,9 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
         if (full) seg->full_mask |= hk_slice_run_mask(first, full);
     }
     if (class_page) {
-        size_t carved = carved_end / SLICE_SIZE; /* slices whose every block start was carved */
+        /* slices whose every block start was carved: all of them once every block was (the
+         * tail after the last block, under a block and the first block's offset, has none) */
+        size_t carved = pg->capacity == pg->reserved ? k : carved_end / SLICE_SIZE;
         if (carved > k) carved = k;
         if (carved) seg->warm_mask |= hk_slice_run_mask(first, carved);
     }

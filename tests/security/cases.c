@@ -273,9 +273,9 @@ static int overflow_case(const char *name) {
 }
 
 /* An underflow of a block that starts its page: nothing of a neighbour lies before it. In
- * hakmem a page of blocks above 8 KiB starts on a 64 KiB boundary with its first block 64
- * bytes in; 300 blocks fill more than a page, so one of them is such a block with no other
- * within 32 KiB below it. 77 (n/a) where there is none (another allocator). */
+ * hakmem a page of 16 KiB blocks starts on a 64 KiB boundary with its first block 64 bytes
+ * in; 300 blocks fill more than a page, so one of them is such a block with no other within
+ * 32 KiB below it. 77 (n/a) where there is none (another allocator). */
 static int uf_first_block(void) {
     enum { N = 300 };
     static char *held[N];
