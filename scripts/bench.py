@@ -435,7 +435,7 @@ def markdown(args, workloads, allocs, skipped, summary, ref, with_cg, argv):
                              if s["ratio"] is not None else
                              f"{fmt_rate(s['median'])} ({s['cv']:.1f}%)")
         lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
-    best = best_peer_lines(workloads, names, summary, ref)
+    best = best_peer_lines(workloads, names, summary, ref, with_cg)
     if best:
         lines += [""] + best
     lines.append("")
@@ -487,15 +487,18 @@ def write_doc(spec, md):
     log(f"wrote the report into {path} ({key})")
 
 
-def best_peer_lines(workloads, names, summary, ref):
+def best_peer_lines(workloads, names, summary, ref, with_cg=False):
     """Per workload: the fastest other allocator, and ref's throughput and peak RSS against it
-    (ratio above 1: ref is faster) and against the system allocator's peak RSS."""
-    peers = [a for a in names if a != ref]
+    (ratio above 1: ref is faster) and against the system allocator's peak RSS; with callgrind,
+    ref's instructions per op and the fewest of the peers'. Other builds of ref, given with
+    --alloc as REF_SOMETHING (hakmem_b7add9d), are compared in the tables but are not peers."""
+    peers = [a for a in names if a != ref and not a.startswith(ref + "_")]
     if ref not in names or not peers:
         return []
     out = [f"{ref} against the fastest peer (median ops/s ratio; peak RSS against system's)", "",
            "| workload | fastest peer | its ops/s | " + ref + " / fastest | " + ref +
-           " RSS / system RSS |", "|---|---|---:|---:|---:|"]
+           " RSS / system RSS |" + (f" {ref} instr/op | fewest instr/op peer |" if with_cg else ""),
+           "|---|---|---:|---:|---:|" + ("---:|---|" if with_cg else "")]
     for w in workloads:
         mine = summary.get((w.name, ref))
         ok = [(summary[(w.name, a)]["median"], a) for a in peers
@@ -505,7 +508,14 @@ def best_peer_lines(workloads, names, summary, ref):
         rate, who = max(ok)
         sysrss = (summary.get((w.name, "system")) or {}).get("rss_kb")
         rss = f"{mine['rss_kb'] / sysrss:.2f}" if sysrss and mine["rss_kb"] else "-"
-        out.append(f"| {w.name} | {who} | {fmt_rate(rate)} | {mine['median'] / rate:.2f}x | {rss} |")
+        line = f"| {w.name} | {who} | {fmt_rate(rate)} | {mine['median'] / rate:.2f}x | {rss} |"
+        if with_cg:
+            irs = [(summary[(w.name, a)]["ir_per_op"], a) for a in peers
+                   if (summary.get((w.name, a)) or {}).get("ir_per_op") is not None]
+            ir = mine.get("ir_per_op")
+            line += (" - |" if ir is None else f" {ir:.1f} |") + \
+                (f" {min(irs)[1]} {min(irs)[0]:.1f} |" if irs else " - |")
+        out.append(line)
     return out
 
 
