@@ -112,8 +112,9 @@ static uint64_t lead_word(const page_t *pg) { return ~get_secret() ^ pg->start; 
 
 static int lead_intact(const page_t *pg, const uint8_t *p) {
     uint64_t w;
-    if ((uintptr_t)p != pg->start || pg->start - (uintptr_t)hk_page_start((page_t *)pg) < 8)
-        return 1; /* not a first block, or no room before it */
+    if (pg->class_idx == LARGE_CLASS || (uintptr_t)p != pg->start ||
+        pg->start - (uintptr_t)hk_page_start((page_t *)pg) < 8)
+        return 1; /* a run (its guard page is before it), not a first block, or no room */
     memcpy(&w, p - 8, sizeof w);
     return w == lead_word(pg);
 }
