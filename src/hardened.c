@@ -110,11 +110,13 @@ static int fill_intact(const uint8_t *p, size_t bs) {
  * (by its neighbour's trailer). */
 static uint64_t lead_word(const page_t *pg) { return ~get_secret() ^ pg->start; }
 
+/* The pages with that word: known by the bit hk_page_usable reads (a run's block starts a
+ * page or more into it, after its guard page, and never has the bit). */
+static int has_lead_word(const page_t *pg) { return (pg->start & MEDIUM_BLOCK_OFFSET) != 0; }
+
 static int lead_intact(const page_t *pg, const uint8_t *p) {
     uint64_t w;
-    if (pg->class_idx == LARGE_CLASS || (uintptr_t)p != pg->start ||
-        pg->start - (uintptr_t)hk_page_start((page_t *)pg) < 8)
-        return 1; /* a run (its guard page is before it), not a first block, or no room */
+    if (!has_lead_word(pg) || (uintptr_t)p != pg->start) return 1;
     memcpy(&w, p - 8, sizeof w);
     return w == lead_word(pg);
 }
@@ -291,7 +293,7 @@ void hk_hard_carve(page_t *pg, uint8_t *first, size_t n) {
 void hk_hard_fresh_page(page_t *pg) {
     uint8_t *base = hk_page_start(pg);
     if (!pg->is_zero) memset(base, 0, (size_t)pg->slice_count * SLICE_SIZE);
-    if (pg->start - (uintptr_t)base >= 8) {
+    if (has_lead_word(pg)) {
         uint64_t w = lead_word(pg);
         memcpy((uint8_t *)pg->start - 8, &w, sizeof w);
     }
