@@ -81,9 +81,9 @@ static inline void hk_free_fast(void *p) {
         segment_t *seg = (segment_t *)(si << SEG_SHIFT);
         page_t *pg = hk_page_of(seg, p);
         block_t *b = (block_t *)p;
-        /* Marked free already, or not at a block boundary: check it off the fast path. */
-        if (unlikely(b->freed == (uintptr_t)pg ||
-                     !hk_block_boundary(pg, (uintptr_t)p - pg->start))) {
+        /* Marked free already, or not the start of a carved block: check it off the fast
+         * path. */
+        if (unlikely(b->freed == (uintptr_t)pg || !hk_carved_offset(pg, (uintptr_t)p - pg->start))) {
             hk_free_marked(pg, b);
             return;
         }

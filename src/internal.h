@@ -96,17 +96,21 @@ typedef struct page_s {
     uint32_t used;
     uint16_t capacity;          /* blocks carved into lists so far (lazy extension) */
     uint8_t in_full;            /* on the heap's full list; the owner's own bookkeeping */
-    uint8_t is_zero;            /* large pages: memory known to be zero */
-    uint64_t div_magic;         /* ceil(2^64 / block_size): block-boundary test, 0 when free */
-    uintptr_t start;            /* address of the first block, for that test */
-    uint32_t run_written;       /* large pages: most bytes the block was asked to hold */
     uint8_t sparse_looks;       /* page_purge_sparse's looks that found it nearly empty */
+    /* The carved-block test (hk_carved_offset): an offset from `start` times div_magic is
+     * below `limit` exactly for the starts of the first `capacity` blocks. div_magic is
+     * ceil(2^64 / block_size), one more for a power of two; limit is capacity times
+     * block_size * div_magic mod 2^64 (hk_page_set_limit). Both 0 for a free slice. */
+    uint64_t div_magic;
+    uintptr_t start;            /* address of the first block, for that test */
+    uint64_t limit;
     /* The malloc fast path follows a link only if (next ^ block) & link_mask is 0: the
      * next block lies in the same naturally aligned power-of-two run of slices of this page
      * (one slice for small pages, the whole page for medium pages placed at their natural
      * alignment), at 16-byte alignment. Anything else takes the checked hk_pop_far. */
     uintptr_t link_mask;
-    /* shared line: fixed while the page lives, except remote_free */
+    /* shared line: fixed while the page lives, except remote_free, r_limit (once per
+     * extension) and a large page's run_written */
     _Alignas(64) _Atomic uintptr_t remote_free; /* block count << RF_COUNT_SHIFT | list | RF_ flags */
     uint32_t block_size;
     uint16_t reserved; /* blocks that fit; 0 for a free slice */
@@ -115,11 +119,16 @@ typedef struct page_s {
     /* Leading slices known resident in every 4 KiB page the page's carving writes (see
      * seg_take_run): carving there costs no page fault, so it is done in one go. */
     uint8_t warm_slices;
-    /* Copies of the page's block-start test (start, reserved blocks x block_size, div_magic)
-     * for other threads' frees (hk_block_in_page), written by hk_page_publish once the page
-     * is set up: the owner's line holds the originals, and a remote freer that read them
-     * there would pull that line from the owner's core at every free. */
-    uint32_t r_span;
+    uint8_t is_zero;      /* large pages: memory known to be zero */
+    uint32_t run_written; /* large pages: most bytes the block was asked to hold */
+    /* Copies of the page's carved-block test (start, div_magic, limit) for other threads'
+     * frees (hk_block_in_page), written by hk_page_publish once the page is set up and
+     * r_limit again at every extension: the owner's line holds the originals, and a remote
+     * freer that read them there would pull that line from the owner's core at every free.
+     * The limit is at most the page's size, so 32 bits hold it; atomic, since the owner
+     * stores it while other threads test their blocks against it (relaxed: a block that
+     * reached a freer came through the program's own synchronization after the store). */
+    _Atomic uint32_t r_limit;
     uintptr_t r_start;
     uint64_t r_div_magic;
 } page_t;
@@ -327,10 +336,22 @@ static inline size_t hk_page_usable(const page_t *pg) {
     return pg->block_size - (pg->start & MEDIUM_BLOCK_OFFSET);
 }
 
-/* Set a fresh page's block size and the constant of its block-boundary test. */
+/* The carved-block test's bound for pg's capacity, in the owner's line and its copy. For an
+ * offset n = k * block_size, n * div_magic mod 2^64 is k * e, e = block_size * div_magic mod
+ * 2^64 (1 <= e <= block_size); any other offset below 2^32 gives at least div_magic (Lemire,
+ * Kaser and Kurz; for a power of two 2^j, div_magic 2^(64-j) + 1 gives n itself for a
+ * multiple and at least 2^(64-j) otherwise), far above capacity * e, which is at most the
+ * page's size. An offset below the start wraps above 2^32 and lands there too. */
+static inline void hk_page_set_limit(page_t *pg) {
+    pg->limit = (uint64_t)pg->capacity * (pg->block_size * pg->div_magic);
+    atomic_store_explicit(&pg->r_limit, (uint32_t)pg->limit, memory_order_relaxed);
+}
+
+/* Set a fresh page's block size and the constants of its carved-block test. */
 static inline void hk_page_set_block_size(page_t *pg, size_t size) {
     pg->block_size = (uint32_t)size;
-    pg->div_magic = UINT64_MAX / size + 1;
+    pg->div_magic = UINT64_MAX / size + 1 + ((size & (size - 1)) == 0);
+    hk_page_set_limit(pg);
     pg->start = (uintptr_t)hk_page_start(pg);
     /* The biggest power of two 2^j of slices dividing both the first slice's index and the
      * slice count: the page is then tiled by aligned runs of 2^j slices, so two addresses
@@ -340,35 +361,33 @@ static inline void hk_page_set_block_size(page_t *pg, size_t size) {
     pg->link_mask = ~((SLICE_SIZE << j) - 1) | 15;
 }
 
-/* 1 when `off` (bytes from the page start, < 2^32) is a multiple of the block size whose
- * div_magic is `magic`: the divisibility test of Lemire, Kaser and Kurz, one multiply instead
- * of a division. A free slice's descriptor has div_magic 0, so nothing is a block start there. */
-static inline int hk_multiple_of(uintptr_t off, uint64_t magic) { return off * magic < magic; }
-
-static inline int hk_block_boundary(const page_t *pg, uintptr_t off) {
-    return hk_multiple_of(off, pg->div_magic);
+/* 1 when `off` (bytes from the page's first block) is the start of one of its first
+ * `capacity` blocks, the carved ones: one multiply and one compare (hk_page_set_limit). A
+ * block not yet carved was never handed out, so it is no block to free. */
+static inline int hk_carved_offset(const page_t *pg, uintptr_t off) {
+    return off * pg->div_magic < pg->limit;
 }
 
-/* 1 when q is the start of a block carved in pg (capacity counts carved blocks). */
+/* 1 when q is the start of a block carved in pg. */
 static inline int hk_block_carved(const page_t *pg, const void *q) {
-    uintptr_t off = (uintptr_t)q - pg->start;
-    return off < (uintptr_t)pg->capacity * pg->block_size && hk_block_boundary(pg, off);
+    return hk_carved_offset(pg, (uintptr_t)q - pg->start);
 }
 
-/* The same test for another thread than the owner: capacity is the owner's to change, so
- * only the page's fixed extent (reserved blocks) bounds it. It reads the shared line's
- * copies (hk_page_publish), never the owner's line. */
+/* The same test for another thread than the owner, on the shared line's copies
+ * (hk_page_publish), never the owner's line. A block the freer got was carved before it was
+ * handed out, and the owner stored the new limit before that, so the copy it reads covers it. */
 static inline int hk_block_in_page(const page_t *pg, const void *q) {
-    uintptr_t off = (uintptr_t)q - pg->r_start;
-    return off < pg->r_span && hk_multiple_of(off, pg->r_div_magic);
+    return ((uintptr_t)q - pg->r_start) * pg->r_div_magic <
+           atomic_load_explicit(&pg->r_limit, memory_order_relaxed);
 }
 
-/* Copy a page's block-start test into its shared line, once its start, block size and
- * reserved count are final (and again whenever they change: a large block resized). */
+/* Copy a page's carved-block test into its shared line, once its start and block size are
+ * final (and again whenever they change: a large block resized); hk_page_set_limit keeps
+ * r_limit. */
 static inline void hk_page_publish(page_t *pg) {
     pg->r_start = pg->start;
-    pg->r_span = (uint32_t)pg->reserved * pg->block_size;
     pg->r_div_magic = pg->div_magic;
+    atomic_store_explicit(&pg->r_limit, (uint32_t)pg->limit, memory_order_relaxed);
 }
 
 /* A free-list link is sound when it ends the list or names a carved block of the page. */

@@ -270,6 +270,7 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
     hk_page_set_block_size(pg, k * SLICE_SIZE);
     hk_harden_large_placed(pg, align);
     pg->reserved = pg->capacity = pg->used = 1;
+    hk_page_set_limit(pg);
     hk_page_publish(pg);
     pg->run_written = (uint32_t)size;
     pg->in_full = 1; /* a large page is always on the full list: its freer must tell us */

@@ -124,13 +124,18 @@ static void page_extend(heap_t *h, page_t *pg) {
     size_t left = (size_t)pg->reserved - pg->capacity;
     if (n > left) n = left;
     uint8_t *first = (uint8_t *)pg->start + (size_t)pg->capacity * bsize;
-    if (!hk_harden_carve(pg, first, n)) {
+    if (!hk_harden_carve(pg, first, n)) { /* marked free and linked, as a free leaves them */
         uint8_t *p = first;
-        for (size_t i = 1; i < n; i++, p += bsize) ((block_t *)p)->next = (block_t *)(p + bsize);
+        for (size_t i = 1; i < n; i++, p += bsize) {
+            ((block_t *)p)->freed = (uintptr_t)pg;
+            ((block_t *)p)->next = (block_t *)(p + bsize);
+        }
+        ((block_t *)p)->freed = (uintptr_t)pg;
         ((block_t *)p)->next = pg->free;
         pg->free = (block_t *)first;
     }
     pg->capacity += (uint16_t)n;
+    hk_page_set_limit(pg);
     h->carved += n * bsize;
 }
 

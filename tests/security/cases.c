@@ -163,6 +163,31 @@ static int if_past_end(void) {
     return 0;
 }
 
+/* Blocks a malloc never handed out: the next block of a fresh page (already on its free
+ * list, or not yet carved) and one 8 KiB further on, freed by this thread or by another. */
+static int if_never_handed(void) {
+    char *p = malloc(16);
+    free(opaque(p + 16));
+    churn(16);
+    return 0;
+}
+
+static int if_never_carved(void) {
+    char *p = malloc(16);
+    free(opaque(p + 8 * KiB));
+    churn(16);
+    return 0;
+}
+
+static int if_never_handed_thread(void) {
+    char *p = malloc(16);
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_in_thread, opaque(p + 16)) != 0) return 5;
+    pthread_join(t, NULL);
+    churn(16);
+    return 0;
+}
+
 static int if_before_start(void) {
     char *a = malloc(48), *b = malloc(48);
     free(opaque(b - 16));
@@ -422,6 +447,9 @@ static const struct {
     {"if_static", if_static},
     {"if_mmap", if_mmap},
     {"if_past_end", if_past_end},
+    {"if_never_handed", if_never_handed},
+    {"if_never_carved", if_never_carved},
+    {"if_never_handed_thread", if_never_handed_thread},
     {"if_before_start", if_before_start},
     {"if_interior", if_interior},
     {"if_unaligned", if_unaligned},
