@@ -1,6 +1,6 @@
 /* The hardened build's checks (make hardened; the default build compiles this file empty).
  * Around the ordinary paths: a trailer after every block (the requested size, sealed with a
- * per-process secret, and up to 64 pattern bytes) checked on free, and a sealed word before
+ * per-process key of its own, and up to 64 pattern bytes) checked on free, and a sealed word before
  * the first block of a page that starts its blocks 64 bytes in; freed blocks zeroed and
  * the first 256 bytes of zeroes (of any free block) checked when malloc hands it out; a
  * per-thread quarantine that delays reuse; free-list links encoded with the secret and
@@ -27,20 +27,40 @@
 #define QUARANTINE_MAX (MEDIUM_MAX + MEDIUM_BLOCK_OFFSET) /* extents up to the largest class block's */
 
 static const uint8_t zeros[CHECK_MAX], pad_bytes[PAD_MAX] = {[0 ... PAD_MAX - 1] = PAD_BYTE};
-static uint64_t secret;
+/* Two per-process keys: `secret` encodes the free-list links, `seal_key` seals the trailers
+ * and lead words. A trailer sits right after the program's bytes, so a read a few bytes past
+ * a block, which gives the trailer, its address and the request away, gives the seal key
+ * only: not what forging a link needs. */
+static uint64_t secret, seal_key;
 static __thread void *quarantine[QUARANTINE] __attribute__((tls_model("initial-exec")));
 static __thread unsigned quarantine_next __attribute__((tls_model("initial-exec")));
 static __thread uint64_t rng_state __attribute__((tls_model("initial-exec")));
 
+/* Set *key once, to `value` (odd, so never 0) unless another thread got there first. */
+static uint64_t key_once(uint64_t *key, uint64_t value) {
+    uint64_t expected = 0;
+    value |= 1;
+    if (__atomic_compare_exchange_n(key, &expected, value, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return value;
+    return expected;
+}
+
+/* 16 random bytes from the kernel (AT_RANDOM), one half for each key, mixed with the clock. */
+static uint64_t new_key(int half) {
+    uint64_t s = 0;
+    const uint8_t *r = (const uint8_t *)getauxval(AT_RANDOM);
+    if (r) memcpy(&s, r + 8 * half, sizeof s);
+    return s ^ (os_now_ns() + (uint64_t)half) * 0x9E3779B97F4A7C15ull;
+}
+
 static uint64_t get_secret(void) {
-    if (unlikely(secret == 0)) {
-        uint64_t s = 0;
-        const void *r = (const void *)getauxval(AT_RANDOM); /* 16 random bytes from the kernel */
-        if (r) memcpy(&s, r, sizeof s);
-        s ^= os_now_ns() * 0x9E3779B97F4A7C15ull;
-        secret = s | 1;
-    }
-    return secret;
+    uint64_t k = __atomic_load_n(&secret, __ATOMIC_RELAXED);
+    return likely(k != 0) ? k : key_once(&secret, new_key(0));
+}
+
+static uint64_t get_seal_key(void) {
+    uint64_t k = __atomic_load_n(&seal_key, __ATOMIC_RELAXED);
+    return likely(k != 0) ? k : key_once(&seal_key, new_key(1));
 }
 
 static uint64_t rng_next(void) {
@@ -51,7 +71,7 @@ static uint64_t rng_next(void) {
     return rng_state;
 }
 
-static uint64_t seal(const void *p, size_t n) { return (uint64_t)n ^ get_secret() ^ (uintptr_t)p; }
+static uint64_t seal(const void *p, size_t n) { return (uint64_t)n ^ get_seal_key() ^ (uintptr_t)p; }
 
 /* Free-list links are stored as next ^ secret ^ (the block's address). The secret is odd and
  * blocks are 16-byte aligned, so a link written by anyone who does not know the secret (a
@@ -74,8 +94,17 @@ static size_t block_extent(const void *p) {
     return hk_page_of(seg, p)->block_size;
 }
 
+/* A block of a size class that malloc just took off a free list: its first word still
+ * holds the decoded link to the next free block, a heap address that would also tell the
+ * program where its next blocks go (the random order of fresh blocks). Large and huge blocks
+ * hold no link (and a fresh one's first page stays untouched). */
+static uint8_t *handed_out(uint8_t *p, size_t extent) {
+    if (extent <= MEDIUM_MAX) ((block_t *)p)->next = NULL;
+    return p;
+}
+
 /* The block was just handed out for a request of n bytes (block size bs > n + TRAILER - 1). */
-static void *decorate(uint8_t *p, size_t n) {
+static inline __attribute__((always_inline)) void *decorate(uint8_t *p, size_t n) {
     size_t bs = block_extent(p);
     size_t pad = bs - TRAILER - n;
     memset(p + n, PAD_BYTE, pad < PAD_MAX ? pad : PAD_MAX);
@@ -88,7 +117,7 @@ static void *decorate(uint8_t *p, size_t n) {
 static size_t trailer_size(const uint8_t *p, size_t bs) {
     uint64_t t;
     memcpy(&t, p + bs - TRAILER, sizeof t);
-    size_t n = (size_t)(t ^ get_secret() ^ (uintptr_t)p);
+    size_t n = (size_t)(t ^ get_seal_key() ^ (uintptr_t)p);
     if (n > bs - TRAILER) return SIZE_MAX;
     size_t pad = bs - TRAILER - n;
     if (pad > PAD_MAX) pad = PAD_MAX;
@@ -108,7 +137,7 @@ static int fill_intact(const uint8_t *p, size_t bs) {
  * MEDIUM_BLOCK_OFFSET bytes in; the last 8 of those bytes hold a sealed word, checked when the
  * first block is freed, so an underflow of that block is caught as one of any other block is
  * (by its neighbour's trailer). */
-static uint64_t lead_word(const page_t *pg) { return ~get_secret() ^ pg->start; }
+static uint64_t lead_word(const page_t *pg) { return ~get_seal_key() ^ pg->start; }
 
 /* The pages with that word: known by the bit hk_page_usable reads (a run's block starts a
  * page or more into it, after its guard page, and never has the bit). */
@@ -127,7 +156,7 @@ void *hk_hard_malloc(size_t size) {
         return NULL;
     }
     uint8_t *p = hk_malloc_fast(size + TRAILER);
-    return p ? decorate(p, size) : NULL;
+    return p ? decorate(handed_out(p, size + TRAILER), size) : NULL;
 }
 
 void *hk_hard_aligned(size_t align, size_t size) {
@@ -136,7 +165,7 @@ void *hk_hard_aligned(size_t align, size_t size) {
         return NULL;
     }
     uint8_t *p = hk_alloc_aligned_raw(align, size + TRAILER);
-    return p ? decorate(p, size) : NULL;
+    return p ? decorate(handed_out(p, size + TRAILER), size) : NULL;
 }
 
 void *hk_hard_calloc(size_t n, size_t size) {

@@ -404,6 +404,29 @@ static int uaf_read_secret(void) {
     return kept > 0 ? 3 : 0;
 }
 
+/* What a read a few bytes around a fresh 8-byte block (a heap disclosure bug) gives away: a
+ * heap address in its words (exit 3), or the key of the free-list links, tried on a block
+ * that has gone through the free path onto a free list (any quarantine flushed by other
+ * frees): decoded with it as next ^ key ^ address, the link must not name NULL or a block
+ * nearby (exit 3). Under an allocator without such a key the guess decodes to noise. */
+static int leak_fresh_words(void) {
+    enum { N = 200 };
+    static uintptr_t *blk[N];
+    uintptr_t *p = malloc(8);
+    uintptr_t w0 = ((volatile uintptr_t *)opaque(p))[0], w1 = ((volatile uintptr_t *)opaque(p))[1];
+    uintptr_t a = (uintptr_t)p;
+    if (w0 != 0 && (w0 > a ? w0 - a : a - w0) < 4 * MiB) return 3;
+    uintptr_t key = w1 ^ 8 ^ a;
+    for (int i = 0; i < N; i++) blk[i] = malloc(8);
+    uintptr_t q = (uintptr_t)blk[0];
+    for (int i = 0; i < N; i++) free(blk[i]);
+    uintptr_t link = ((volatile uintptr_t *)opaque((void *)q))[0];
+    uintptr_t next = link ^ key ^ q;
+    if (link != 0 && (next == 0 || (next > q ? next - q : q - next) < 4 * MiB)) return 3;
+    free(p);
+    return 0;
+}
+
 /* ---- impossible requests: NULL with ENOMEM (EINVAL for posix_memalign's return) ---- */
 static int impossible(void) {
     int bad = 0;
@@ -470,6 +493,7 @@ static const struct {
     {"uaf_zero", uaf_zero},
     {"uaf_forge_link", uaf_forge_link},
     {"uaf_read_secret", uaf_read_secret},
+    {"leak_fresh_words", leak_fresh_words},
     {"impossible", impossible},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
