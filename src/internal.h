@@ -418,7 +418,7 @@ uint64_t os_now_ns(void);
 /* ---- segment.c ---- */
 int seg_map_init(void);
 page_t *seg_page_alloc(heap_t *h, size_t slices, size_t align, size_t cls);
-page_t *seg_run_alloc(heap_t *h, size_t slices);
+page_t *seg_run_alloc(heap_t *h, size_t slices, size_t size);
 void seg_page_free(heap_t *h, page_t *pg);
 int seg_run_resize(heap_t *h, page_t *pg, size_t k);
 void seg_purge_heap(heap_t *h, int force);

@@ -264,7 +264,7 @@ void *large_alloc(heap_t *h, size_t size, size_t align, int zero) {
         return p;
     }
     size_t k = run_slices(size, align);
-    page_t *pg = seg_run_alloc(h, k);
+    page_t *pg = seg_run_alloc(h, k, size);
     if (!pg) return NULL;
     pg->class_idx = LARGE_CLASS;
     hk_page_set_block_size(pg, k * SLICE_SIZE);

@@ -230,22 +230,28 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k, size_t cls) 
     return pg;
 }
 
-/* Resident free slices where a page of k slices fits, the first choice since reusing them
- * costs no page faults: for a size-class page those resident in full first (it will write
- * them all), for a run (one block, which writes only what it holds) those not resident in
- * full. -1 when none fits. */
-static int find_resident(const segment_t *seg, size_t k, size_t cls, size_t align) {
-    int run = cls == LARGE_CLASS;
+/* The resident slices a page reuses best: a size-class page those resident in full (it will
+ * write them all), a run (one block, which writes only what it holds) those not resident in
+ * full. A run that `fills` its slices (its block holds at least half of them, see
+ * seg_run_alloc) and a class page take any resident slices after those. */
+static uint64_t resident_kind(const segment_t *seg, size_t cls, int best, int fills) {
     uint64_t resident = seg->free_mask & seg->dirty_mask;
-    int i = find_run(resident & (run ? ~seg->full_mask : seg->full_mask), k, align);
-    return i >= 0 || run ? i : find_run(resident, k, align);
+    if (cls != LARGE_CLASS) return best ? resident & seg->full_mask : resident;
+    return best ? resident & ~seg->full_mask : fills ? resident : 0;
+}
+
+/* Resident free slices where a page of k slices fits, the first choice since reusing them
+ * costs no page faults (resident_kind). -1 when none fits. */
+static int find_resident(const segment_t *seg, size_t k, size_t cls, size_t align, int fills) {
+    int i = find_run(resident_kind(seg, cls, 1, fills), k, align);
+    return i >= 0 ? i : find_run(resident_kind(seg, cls, 0, fills), k, align);
 }
 
 /* Resident slices first (find_resident), then clean ones, then (a run) any; at each step a
  * run at the asked alignment (see seg_page_alloc) before any other. */
-static page_t *seg_try_alloc(segment_t *seg, size_t k, size_t cls, size_t align) {
-    int i = find_resident(seg, k, cls, align);
-    if (i < 0 && align > 1) i = find_resident(seg, k, cls, 1);
+static page_t *seg_try_alloc(segment_t *seg, size_t k, size_t cls, size_t align, int fills) {
+    int i = find_resident(seg, k, cls, align, fills);
+    if (i < 0 && align > 1) i = find_resident(seg, k, cls, 1, fills);
     for (size_t a = align; i < 0; a = 1) {
         i = find_run(seg->free_mask & ~seg->dirty_mask, k, a);
         if (i < 0) i = find_run(seg->free_mask, k, a);
@@ -354,16 +360,17 @@ static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
 }
 
 /* A cached segment whose resident free slices hold k in a row of the kind a page of class
- * cls reuses best (a run: slices written in part; a class page: slices written in full),
- * out of the cache; NULL if none has them. A class page does not take another kind here:
- * the slices runs wrote in part are the next runs' (realloc_growth: 6.9 MiB peak and 3.8 k
- * faults when class pages took them too, 6.4 MiB and 4.3 k when not). */
-static segment_t *seg_cache_take_resident(size_t k, size_t cls) {
+ * cls reuses best (resident_kind: a run, slices written in part, or any for a run that
+ * fills its slices; a class page, slices written in full), out of the cache; NULL if none
+ * has them. A class page does not take another kind here: the slices runs wrote in part are
+ * the next runs' (realloc_growth: 6.9 MiB peak and 3.8 k faults when class pages took them
+ * too, 6.4 MiB and 4.3 k when not). */
+static segment_t *seg_cache_take_resident(size_t k, size_t cls, int fills) {
     pthread_mutex_lock(&cache_lock);
     segment_t *seg = cache_list;
     for (; seg; seg = seg->next) {
-        uint64_t kind = cls == LARGE_CLASS ? ~seg->full_mask : seg->full_mask;
-        if (find_run(seg->free_mask & seg->dirty_mask & kind, k, 1) >= 0) break;
+        uint64_t kind = resident_kind(seg, cls, 1, fills) | (fills ? resident_kind(seg, cls, 0, 1) : 0);
+        if (find_run(kind, k, 1) >= 0) break;
     }
     if (seg) {
         seg_list_remove(&cache_list, seg);
@@ -380,11 +387,11 @@ static void seg_adopt(heap_t *h, segment_t *seg) {
     seg_list_push(&h->segments, seg);
 }
 
-static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t align) {
+static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t align, int fills) {
     int dirty = 0;
     for (size_t a = align;; a = 1) { /* a resident run at the alignment, else any resident run */
         for (segment_t *seg = h->segments; seg; seg = seg->next) {
-            int i = find_resident(seg, k, cls, a);
+            int i = find_resident(seg, k, cls, a, fills);
             if (i >= 0) return seg_take_run(seg, (size_t)i, k, cls);
             dirty |= seg->dirty_mask != 0;
         }
@@ -392,11 +399,11 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
     }
     /* A cached segment with a resident run that fits is taken before the heap's clean
      * slices, so that its resident pages serve this page rather than wait beside it. */
-    segment_t *seg = seg_cache_take_resident(k, cls);
+    segment_t *seg = seg_cache_take_resident(k, cls, fills);
     if (seg) {
         seg_adopt(h, seg);
-        int i = find_resident(seg, k, cls, align);
-        return seg_take_run(seg, (size_t)(i >= 0 ? i : find_resident(seg, k, cls, 1)), k, cls);
+        int i = find_resident(seg, k, cls, align, fills);
+        return seg_take_run(seg, (size_t)(i >= 0 ? i : find_resident(seg, k, cls, 1, fills)), k, cls);
     }
     /* No resident run fits, so RSS is about to grow: first give back the resident free
      * slices that could not serve it (they would otherwise wait out the purge delay), and,
@@ -408,18 +415,18 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
         atomic_load_explicit(&hk_counters.committed_peak, memory_order_relaxed))
         page_purge_sparse(h);
     for (segment_t *seg = h->segments; seg; seg = seg->next) {
-        page_t *pg = seg_try_alloc(seg, k, cls, align);
+        page_t *pg = seg_try_alloc(seg, k, cls, align, fills);
         if (pg) return pg;
     }
     while ((seg = abandoned_pop()) != NULL) {
         if (!seg_reclaim(h, seg)) continue;
-        page_t *pg = seg_try_alloc(seg, k, cls, align);
+        page_t *pg = seg_try_alloc(seg, k, cls, align, fills);
         if (pg) return pg;
     }
     seg = seg_obtain();
     if (!seg) return NULL;
     seg_adopt(h, seg);
-    return seg_try_alloc(seg, k, cls, align);
+    return seg_try_alloc(seg, k, cls, align, fills);
 }
 
 /* A size-class page of k slices. `align` (a power of two up to 32 slices) is where it
@@ -429,15 +436,20 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
  * never at the price of a page fault or a fresh segment. */
 page_t *seg_page_alloc(heap_t *h, size_t k, size_t align, size_t cls) {
     pthread_mutex_lock(&h->seg_lock);
-    page_t *pg = seg_page_alloc_locked(h, k, cls, align);
+    page_t *pg = seg_page_alloc_locked(h, k, cls, align, 0);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
 }
 
-/* A run of k slices for one large block. */
-page_t *seg_run_alloc(heap_t *h, size_t k) {
+/* A run of k slices for one large block of `size` bytes. A block that holds at least half
+ * of its slices is likely written over most of them (a buffer filled, then freed, then taken
+ * again: mimalloc-bench's malloc-large, 2 MiB at a time, had each free's slices purged and
+ * refaulted, 512 faults per block), so it may take slices resident in full; a smaller one
+ * (a block that grows by realloc, which starts in a run of room) leaves them to pages that
+ * write them all. */
+page_t *seg_run_alloc(heap_t *h, size_t k, size_t size) {
     pthread_mutex_lock(&h->seg_lock);
-    page_t *pg = seg_page_alloc_locked(h, k, LARGE_CLASS, 1);
+    page_t *pg = seg_page_alloc_locked(h, k, LARGE_CLASS, 1, 2 * size >= k * SLICE_SIZE);
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
 }

@@ -2,6 +2,8 @@
  * realloc growth and shrink through that range, big aligned blocks, calloc of reused spans, and
  * RSS: after many large blocks are freed and the allocator is asked to trim, RSS must come back
  * near its baseline (span caches may keep some, not the peak). */
+#include <sys/resource.h>
+
 #include "alloc_test.h"
 
 #define NAME "alloc_large"
@@ -207,6 +209,46 @@ static void rss_returns(void) {
           after_trim / MiB, total / MiB, base / MiB, allowed / MiB);
 }
 
+/* One buffer at a time, filled and freed, over and over (mimalloc-bench's malloc-large):
+ * after the first round each block takes the resident pages the one before left, so the
+ * rounds after it fault in next to nothing (under hakmem; a C library may unmap and map
+ * again). Before, each free's slices were purged as the next block was placed: one fault
+ * per page per round. */
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static void refill_reuse(void) {
+    static const size_t sizes[] = {256 * KiB, MiB, 2 * MiB, 3 * MiB};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s], pages = n / 4096;
+        enum { ROUNDS = 40 };
+        long f0 = 0;
+        for (int r = 0; r <= ROUNDS; r++) {
+            if (r == 1) f0 = minor_faults();
+            unsigned char *p = malloc(n);
+            REQUIRE(p, "malloc(%zu)", n);
+            memset(p, r + 1, n);
+            CHECK(p[n / 2] == (unsigned char)(r + 1) && p[n - 1] == (unsigned char)(r + 1),
+                  "a %zu-byte block lost its contents", n);
+            free(p);
+        }
+        long faults = minor_faults() - f0;
+        printf("  %zu KiB filled and freed %d times: %ld minor faults after the first\n",
+               (size_t)(n / KiB), ROUNDS, faults);
+        /* Not where no free memory is kept (HAKMEM_PURGE_DELAY_MS=0), nor for the blocks the
+         * hardened build maps on their own (2 MiB and up with its guard pages: huge, and its
+         * huge blocks are never cached). */
+        const char *delay = getenv("HAKMEM_PURGE_DELAY_MS");
+        int kept = !(delay && strcmp(delay, "0") == 0) && !(getenv("HK_TEST_HARDENED") && n >= 2 * MiB);
+        if (!hkt_system && kept)
+            CHECK(faults < (long)pages * 2, "%zu-byte blocks refilled: %ld faults in %d rounds "
+                  "(%zu pages each): freed pages are not reused", n, faults, ROUNDS, pages);
+    }
+}
+
 int main(void) {
     hkt_init(NAME);
     double t0 = hkt_now();
@@ -216,6 +258,7 @@ int main(void) {
     realloc_range();
     aligned_large();
     rss_returns();
+    refill_reuse();
     fprintf(stderr, "%s: %.2f s\n", NAME, hkt_now() - t0);
     return hkt_finish(NAME);
 }

@@ -7,7 +7,7 @@ hk_hard="$PWD/build/hardened/libhakmem.so"
 t security/cases python3 tests/security/run.py --build default=build/libhakmem.so \
     --build hardened=build/hardened/libhakmem.so --build glibc= --doc docs/security.md --check
 for prog in conformance crossthread churn fork large libc tiers oversize last_thread append align_limits; do
-    t "hardened/alloc_$prog" env LD_PRELOAD="$hk_hard" "build/tests/alloc_$prog"
+    t "hardened/alloc_$prog" env HK_TEST_HARDENED=1 LD_PRELOAD="$hk_hard" "build/tests/alloc_$prog"
 done
 # Freed large and huge memory (guards and all) goes back to the OS as in the default build.
 t hardened/alloc_purge env HAKMEM_PURGE_DELAY_MS=0 LD_PRELOAD="$hk_hard" build/tests/alloc_purge \
