@@ -49,7 +49,6 @@ static int64_t dirty_bytes(const segment_t *seg) {
     return (int64_t)__builtin_popcountll(seg->dirty_mask) * (int64_t)SLICE_SIZE;
 }
 
-
 static void seg_unmap(segment_t *seg) {
     stats_add(&hk_counters.committed, &hk_counters.committed_peak, -dirty_bytes(seg));
     stats_add(&hk_counters.seg_count, &hk_counters.seg_peak, -1);
