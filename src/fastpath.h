@@ -83,7 +83,8 @@ static inline void hk_free_fast(void *p) {
         block_t *b = (block_t *)p;
         /* Marked free already, or not the start of a carved block: check it off the fast
          * path. */
-        if (unlikely(b->freed == (uintptr_t)pg || !hk_carved_offset(pg, (uintptr_t)p - pg->start))) {
+        if (unlikely(b->freed == (uintptr_t)pg ||
+                     !hk_carved_offset(pg, (uintptr_t)p - pg->start))) {
             hk_free_marked(pg, b);
             return;
         }

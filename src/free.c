@@ -82,8 +82,7 @@ size_t hk_block_size(const void *p) {
         return (const uint8_t *)p == (uint8_t *)seg + seg->huge_off ? huge_usable(seg) : 0;
     if (seg->kind != SEG_NORMAL) return 0;
     page_t *pg = hk_page_of(seg, p);
-    if (!hk_block_in_page(pg, p) || ((const block_t *)p)->freed == (uintptr_t)pg) return 0;
-    return hk_page_usable(pg);
+    return hk_block_live(pg, p) ? hk_page_usable(pg) : 0;
 }
 
 /* malloc_usable_size is called about once per malloc and free by programs that keep their
@@ -97,9 +96,7 @@ HK_API size_t hk_usable_size(const void *p) {
     if (likely(si < HK_PEEK(hk_seg_count, uintptr_t)) &&
         likely(HK_PEEK(hk_seg_owner[si], uintptr_t) == hk_thread_self())) {
         page_t *pg = hk_page_of((segment_t *)(si << SEG_SHIFT), p);
-        return hk_block_in_page(pg, p) && ((const block_t *)p)->freed != (uintptr_t)pg
-                   ? hk_page_usable(pg)
-                   : 0;
+        return hk_block_live(pg, p) ? hk_page_usable(pg) : 0;
     }
     return hk_block_size(p);
 }

@@ -1,7 +1,7 @@
 /* The hardened build's checks (make hardened; the default build compiles this file empty).
  * Around the ordinary paths: a trailer after every block (the requested size, sealed with a
- * per-process key of its own, and up to 64 pattern bytes) checked on free, and a sealed word before
- * the first block of a page that starts its blocks 64 bytes in; freed blocks zeroed and
+ * per-process key of its own, and up to 64 pattern bytes) checked on free, and a sealed word
+ * before the first block of a page that starts its blocks 64 bytes in; freed blocks zeroed and
  * the first 256 bytes of zeroes (of any free block) checked when malloc hands it out; a
  * per-thread quarantine that delays reuse; free-list links encoded with the secret and
  * checked fully when decoded; fresh blocks linked in random order; guard regions between
@@ -88,10 +88,10 @@ void hk_hard_set_next(block_t *b, block_t *next) { b->next = link_code(b, next);
  * so that the pad and the trailer end where the next block starts and an underflow of that
  * block reaches them. */
 static size_t block_extent(const void *p) {
-    size_t usable = hk_block_size(p);
-    segment_t *seg = usable ? hk_segment_of(p) : NULL;
-    if (seg == NULL || seg->kind != SEG_NORMAL) return usable;
-    return hk_page_of(seg, p)->block_size;
+    segment_t *seg = hk_segment_of(p);
+    if (seg == NULL || seg->kind != SEG_NORMAL) return hk_block_size(p); /* huge, or not ours */
+    page_t *pg = hk_page_of(seg, p);
+    return hk_block_live(pg, p) ? pg->block_size : 0;
 }
 
 /* A block of a size class that malloc just took off a free list: its first word still

@@ -381,6 +381,11 @@ static inline int hk_block_in_page(const page_t *pg, const void *q) {
            atomic_load_explicit(&pg->r_limit, memory_order_relaxed);
 }
 
+/* 1 when q is a live block of pg: carved and not marked free (any thread may ask). */
+static inline int hk_block_live(const page_t *pg, const void *q) {
+    return hk_block_in_page(pg, q) && ((const block_t *)q)->freed != (uintptr_t)pg;
+}
+
 /* Copy a page's carved-block test into its shared line, once its start and block size are
  * final (and again whenever they change: a large block resized); hk_page_set_limit keeps
  * r_limit. */

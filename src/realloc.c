@@ -73,7 +73,7 @@ HK_API void *hk_realloc(void *p, size_t size) {
     segment_t *seg = hk_segment_of(p);
     if (likely(seg != NULL && seg->kind == SEG_NORMAL)) {
         page_t *pg = hk_page_of(seg, p);
-        if (likely(hk_block_in_page(pg, p) && ((block_t *)p)->freed != (uintptr_t)pg)) {
+        if (likely(hk_block_live(pg, p))) {
             size_t old = hk_page_usable(pg);
             /* Keep the block when the new size fits and would not waste more than half of it. */
             if (size <= old && size >= old / 2) return p;

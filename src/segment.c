@@ -367,10 +367,8 @@ static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
 static segment_t *seg_cache_take_resident(size_t k, size_t cls, int fills) {
     pthread_mutex_lock(&cache_lock);
     segment_t *seg = cache_list;
-    for (; seg; seg = seg->next) {
-        uint64_t kind = resident_kind(seg, cls, 1, fills) | (fills ? resident_kind(seg, cls, 0, 1) : 0);
-        if (find_run(kind, k, 1) >= 0) break;
-    }
+    /* the best kind, or for a filling run any resident slices (a superset of the best) */
+    while (seg && find_run(resident_kind(seg, cls, !fills, fills), k, 1) < 0) seg = seg->next;
     if (seg) {
         seg_list_remove(&cache_list, seg);
         cache_count--;
@@ -401,8 +399,7 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
     segment_t *seg = seg_cache_take_resident(k, cls, fills);
     if (seg) {
         seg_adopt(h, seg);
-        int i = find_resident(seg, k, cls, align, fills);
-        return seg_take_run(seg, (size_t)(i >= 0 ? i : find_resident(seg, k, cls, 1, fills)), k, cls);
+        return seg_try_alloc(seg, k, cls, align, fills); /* resident first: it has a fit */
     }
     /* No resident run fits, so RSS is about to grow: first give back the resident free
      * slices that could not serve it (they would otherwise wait out the purge delay), and,
