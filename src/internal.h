@@ -209,6 +209,12 @@ typedef struct heap_s {
     page_queue_t full[CLASS_COUNT + 1]; /* pages without; plus all large pages */
     _Atomic uint64_t remote_hint;       /* class bits: a full page got a remote free */
     uint64_t empty_current;             /* class bits: the current page emptied (may be stale) */
+    /* The thrash guard of retire_empty_current (src/page.c): classes whose empty current page
+     * it retired in this and the last generation of fresh pages, and those that needed a
+     * fresh page again that soon, whose empty page it leaves alone while the page is small;
+     * fresh_pages counts the fresh pages taken, the generations' clock. */
+    uint64_t retired_recent[2], keep_empty;
+    uint32_t fresh_pages;
     uint64_t aligned_classes; /* class bits: pages start at the page start (MEDIUM_BLOCK_OFFSET) */
     size_t carved; /* bytes of blocks its class pages have carved: what it has written */
     segment_t *segments;

@@ -274,21 +274,45 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     return pg;
 }
 
-/* Before a fresh page is taken: the current pages of other classes that emptied since (kept
- * so that a class hovering around one page does not thrash) go back to their segments, so
- * the fresh page can reuse their slices. At most one such retirement per fresh page, so a
- * class whose page is retired here pays at most one page refill per page of growth elsewhere. */
+/* Fresh pages per generation of retire_empty_current's thrash guard. */
+#define RETIRE_GENERATION 4
+
+/* A page that has carved no more than its first extension (page_extend): keeping it empty
+ * keeps one block, or one 4 KiB page of small blocks, resident. */
+static int carved_once(const page_t *pg) {
+    size_t usable = hk_page_usable(pg);
+    return (size_t)pg->capacity * usable <= (usable > EXTEND_BYTES ? usable : EXTEND_BYTES);
+}
+
+/* Before a fresh page of class cls is taken: the current pages of other classes that emptied
+ * since (kept so that a class hovering around one page does not thrash) go back to their
+ * segments, so the fresh page can reuse their slices. Classes that take turns hovering
+ * between none and one live block would retire each other's pages at every malloc this way,
+ * and the slices, unfit for the next fresh page, be purged: a class that needs a fresh page
+ * within one or two generations of losing its page keeps it from then on while it has carved
+ * no more than its first extension. A class used once and left is not needed again that
+ * soon, and a page that carved more goes back whatever its class. */
 static void retire_empty_current(heap_t *h, size_t cls) {
-    uint64_t bits = h->empty_current & ~(1ull << cls);
-    h->empty_current &= 1ull << cls;
+    uint64_t self = 1ull << cls;
+    if ((h->retired_recent[0] | h->retired_recent[1]) & self) h->keep_empty |= self;
+    if (++h->fresh_pages % RETIRE_GENERATION == 0) {
+        h->retired_recent[1] = h->retired_recent[0];
+        h->retired_recent[0] = 0;
+    }
+    uint64_t bits = h->empty_current & ~self;
+    h->empty_current &= self;
     while (bits) {
         size_t c = (size_t)__builtin_ctzll(bits);
         bits &= bits - 1;
         page_t *pg = h->queues[c].first;
-        if (pg && pg->used == 0) {
-            queue_remove(h, pg);
-            page_retire(h, pg);
+        if (!pg || pg->used != 0) continue;
+        if ((h->keep_empty >> c & 1) && carved_once(pg)) {
+            h->empty_current |= 1ull << c;
+            continue;
         }
+        queue_remove(h, pg);
+        page_retire(h, pg);
+        h->retired_recent[0] |= 1ull << c;
     }
 }
 
@@ -381,7 +405,7 @@ page_t *page_find(heap_t *h, size_t cls) {
         if (!hinted) break;
         collect_full(h);
     }
-    if (h->empty_current) retire_empty_current(h, cls);
+    retire_empty_current(h, cls);
     seg_purge_heap(h, 0);
     remote_reclaim_idle(0); /* idle threads' batches may hold blocks that spare a fresh page */
     heap_orphans_due(0);    /* and exited threads' heaps nobody adopted, whole segments */
