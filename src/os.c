@@ -67,9 +67,14 @@ void os_purge(void *p, size_t size) {
     atomic_fetch_add_explicit(&hk_counters.purges, 1, memory_order_relaxed);
 }
 
+/* The kernel's coarse monotonic clock: it ticks every 1-4 ms, which the purge delays and
+ * periods it times (100 ms by default, never below 1 ms) do not notice, and it is read from
+ * a variable instead of the CPU's counter: 7 ns a call against 28 in a virtual machine, where
+ * a page taken and given back at every 64 frees of 1 KiB blocks read the clock three times
+ * (patterns' 1 KiB rounds spent 5 % of their time in clock_gettime). */
 uint64_t os_now_ns(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
