@@ -222,6 +222,12 @@ typedef struct heap_s {
      * segment slow paths (never on malloc/free fast paths), the purger to purge them. */
     pthread_mutex_t seg_lock;
     _Atomic uint64_t purge_deadline_ns; /* 0: no dirty slice waiting to be purged */
+    /* Spare pages (src/segment.c): class pages emptied by their owner's frees, kept whole
+     * with their free lists for the class's next page; under seg_lock, and a page's queue
+     * link (next) chains them. spare_classes: the classes that have one. */
+    page_t *spares[CLASS_COUNT];
+    _Atomic uint64_t spare_classes;
+    size_t spare_slices; /* the slices they hold */
     /* This thread's frees into other threads' pages (src/remote.c). batch_busy and
      * batch_steal are the hand-shake with a thread that sends an idle heap's batches. */
     _Atomic uint32_t batch_count; /* pending batches (slots holding blocks) */
@@ -431,6 +437,8 @@ int seg_map_init(void);
 page_t *seg_page_alloc(heap_t *h, size_t slices, size_t align, size_t cls);
 page_t *seg_run_alloc(heap_t *h, size_t slices, size_t size);
 void seg_page_free(heap_t *h, page_t *pg);
+void seg_page_spare(heap_t *h, page_t *pg);
+page_t *seg_spare_take(heap_t *h, size_t cls, size_t offset);
 int seg_run_resize(heap_t *h, page_t *pg, size_t k);
 void seg_purge_heap(heap_t *h, int force);
 void seg_purge_resident(heap_t *h);

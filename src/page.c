@@ -202,6 +202,18 @@ static void page_retire(heap_t *h, page_t *pg) {
     seg_page_free(h, pg);
 }
 
+/* An emptied class page leaves its class's queue as a spare (seg_page_spare), for the
+ * class's next page; with no purge delay its slices go back at once. */
+static void page_retire_spare(heap_t *h, page_t *pg) {
+    if (hk_opt.purge_delay_ms == 0) {
+        page_retire(h, pg);
+        return;
+    }
+    atomic_fetch_sub_explicit(&hk_counters.pages[pg->class_idx], 1, memory_order_relaxed);
+    h->carved -= (size_t)pg->capacity * pg->block_size;
+    seg_page_spare(h, pg);
+}
+
 /* Move a page without free blocks to the full list. Marking and the freers' pushes act
  * on the one word remote_free, so a block pushed before the mark is seen here and one
  * pushed after it brings a hint. Returns 1 if the page turned out to have blocks after all
@@ -240,7 +252,8 @@ static void collect_full(heap_t *h) {
             if (pg->used == 0 && (cls == LARGE_CLASS || (cur && cur->used == 0))) {
                 list_remove(&h->full[cls], pg);
                 pg->in_full = 0;
-                page_retire(h, pg);
+                if (cls == LARGE_CLASS) page_retire(h, pg);
+                else page_retire_spare(h, pg);
             } else if (pg->used == 0) {
                 page_unfull(h, pg);
                 queue_move_front(h, pg);
@@ -256,13 +269,21 @@ static void collect_full(heap_t *h) {
 
 static page_t *page_fresh(heap_t *h, size_t cls) {
     size_t slices = hk_class_slices[cls];
+    size_t off = (h->aligned_classes >> cls) & 1 ? 0 : hk_class_offset(hk_class_size[cls]);
+    page_t *pg = seg_spare_take(h, cls, off); /* carved already, every block free */
+    if (pg) {
+        atomic_fetch_add_explicit(&hk_counters.pages[cls], 1, memory_order_relaxed);
+        h->carved += (size_t)pg->capacity * pg->block_size;
+        pg->sparse_looks = 0;
+        queue_push_front(h, pg);
+        return pg;
+    }
     /* Medium pages (a power of two of slices) at their natural alignment: links between
      * their slices then pass malloc's quick test. */
     size_t align = hk_class_size[cls] > SMALL_MAX ? slices : 1;
-    page_t *pg = seg_page_alloc(h, slices, align, cls);
+    pg = seg_page_alloc(h, slices, align, cls);
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
-    size_t off = (h->aligned_classes >> cls) & 1 ? 0 : hk_class_offset(hk_class_size[cls]);
     hk_page_set_block_size(pg, hk_class_size[cls] + off); /* the stride (MEDIUM_BLOCK_OFFSET) */
     pg->start += off;
     hk_harden_fresh_page(pg);
@@ -446,7 +467,7 @@ void page_free_slow(heap_t *h, page_t *pg) {
      * which stays so that a class hovering around one page does not thrash. */
     if (pg->used == 0 && h->queues[cls].first != pg) {
         queue_remove(h, pg);
-        page_retire(h, pg);
+        page_retire_spare(h, pg);
     } else if (pg->used == 0) {
         h->empty_current |= 1ull << cls;
     }

@@ -8,6 +8,9 @@
 #include "harden.h"
 #include "internal.h"
 
+/* A heap's spare pages hold at most a segment's worth of slices (seg_page_spare). */
+#define SPARE_SLICES SLICES_PER_SEG
+
 #define USABLE_SLICES hk_harden_usable_slices(~1ull) /* slice 0 is the header */
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -349,10 +352,39 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
     return 1;
 }
 
-/* Purge free slices of all the heap's segments once the purge delay has passed. */
+/* A page's slices go back to its segment, and the segment to the cache if that emptied it
+ * (then 1). The caller holds h's seg_lock. */
+static int page_slices_return(heap_t *h, page_t *pg) {
+    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    seg_slices_free(seg, pg);
+    if (seg->free_mask != USABLE_SLICES) return 0;
+    seg_list_remove(&h->segments, seg);
+    seg_release(seg);
+    return 1;
+}
+
+/* Every spare page of h goes back to its segment (seg_page_spare); under h's seg_lock. */
+static void spares_release(heap_t *h) {
+    uint64_t bits = atomic_exchange_explicit(&h->spare_classes, 0, memory_order_relaxed);
+    h->spare_slices = 0;
+    while (bits) {
+        size_t cls = (size_t)__builtin_ctzll(bits);
+        bits &= bits - 1;
+        page_t *pg = h->spares[cls], *next;
+        h->spares[cls] = NULL;
+        for (; pg; pg = next) {
+            next = pg->next;
+            page_slices_return(h, pg);
+        }
+    }
+}
+
+/* Purge free slices of all the heap's segments once the purge delay has passed, spare pages
+ * first returned to theirs. */
 static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
     uint64_t due = deadline_of(h);
     if (!force && (due == 0 || now < due)) return;
+    spares_release(h);
     for (segment_t *seg = h->segments; seg; seg = seg->next)
         if (seg->dirty_mask) seg_purge(seg);
     atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
@@ -386,13 +418,18 @@ static void seg_adopt(heap_t *h, segment_t *seg) {
 
 static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t align, int fills) {
     int dirty = 0;
-    for (size_t a = align;; a = 1) { /* a resident run at the alignment, else any resident run */
-        for (segment_t *seg = h->segments; seg; seg = seg->next) {
-            int i = find_resident(seg, k, cls, a, fills);
-            if (i >= 0) return seg_take_run(seg, (size_t)i, k, cls);
-            dirty |= seg->dirty_mask != 0;
+    for (int spares = 1;; spares = 0) {
+        for (size_t a = align;; a = 1) { /* a resident run at the alignment, else any */
+            for (segment_t *seg = h->segments; seg; seg = seg->next) {
+                int i = find_resident(seg, k, cls, a, fills);
+                if (i >= 0) return seg_take_run(seg, (size_t)i, k, cls);
+                dirty |= seg->dirty_mask != 0;
+            }
+            if (a == 1) break;
         }
-        if (a == 1) break;
+        /* Spare pages are resident free memory too: theirs before any other memory. */
+        if (!spares || !atomic_load_explicit(&h->spare_classes, memory_order_relaxed)) break;
+        spares_release(h);
     }
     /* A cached segment with a resident run that fits is taken before the heap's clean
      * slices, so that its resident pages serve this page rather than wait beside it. */
@@ -451,19 +488,61 @@ page_t *seg_run_alloc(heap_t *h, size_t k, size_t size) {
 }
 
 void seg_page_free(heap_t *h, page_t *pg) {
-    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
     pthread_mutex_lock(&h->seg_lock);
-    seg_slices_free(seg, pg);
-    if (seg->free_mask == USABLE_SLICES) {
-        seg_list_remove(&h->segments, seg);
-        seg_release(seg);
-    } else if (deadline_of(h) == 0) {
-        deadline_arm(h, os_now_ns());
-    } else {
-        purge_heap_locked(h, 0, os_now_ns());
+    if (!page_slices_return(h, pg)) {
+        if (deadline_of(h) == 0) deadline_arm(h, os_now_ns());
+        else purge_heap_locked(h, 0, os_now_ns());
     }
     pthread_mutex_unlock(&h->seg_lock);
     purger_notify(); /* free memory is now retained: make sure someone returns it in time */
+}
+
+/* An emptied class page of h, every block on its free list, becomes a spare: the class's
+ * next page takes it as it is (seg_spare_take) instead of slices whose blocks it would carve
+ * again. A batch of blocks allocated and freed in turn (1000 blocks of 1 KiB: 15 pages)
+ * otherwise gives its pages back and carves them again every round. A spare is resident
+ * like the free slices it would have become, and goes back to its segment when they would
+ * be purged (the heap's purge deadline, a trim) or used (a page that no resident free
+ * slices fit, seg_page_alloc_locked), and when the heap is dissolved. At most SPARE_SLICES
+ * slices are spares, the rest go back at once: segments that a thread's frees empty reach
+ * the cache, where other threads take them, as soon as before. */
+void seg_page_spare(heap_t *h, page_t *pg) {
+    size_t cls = pg->class_idx;
+    pthread_mutex_lock(&h->seg_lock);
+    if (h->spare_slices + pg->slice_count > SPARE_SLICES) {
+        if (page_slices_return(h, pg)) { /* its segment emptied: no deadline to arm */
+            pthread_mutex_unlock(&h->seg_lock);
+            purger_notify();
+            return;
+        }
+    } else {
+        pg->next = h->spares[cls];
+        h->spares[cls] = pg;
+        h->spare_slices += pg->slice_count;
+        atomic_fetch_or_explicit(&h->spare_classes, 1ull << cls, memory_order_relaxed);
+    }
+    if (deadline_of(h) == 0) deadline_arm(h, os_now_ns());
+    else purge_heap_locked(h, 0, os_now_ns());
+    pthread_mutex_unlock(&h->seg_lock);
+    purger_notify();
+}
+
+/* A spare page of class cls whose first block lies `offset` bytes into it, out of the
+ * spares; NULL if none. */
+page_t *seg_spare_take(heap_t *h, size_t cls, size_t offset) {
+    if (!(atomic_load_explicit(&h->spare_classes, memory_order_relaxed) >> cls & 1)) return NULL;
+    pthread_mutex_lock(&h->seg_lock);
+    page_t **pp = &h->spares[cls], *pg;
+    while ((pg = *pp) != NULL && pg->start - (uintptr_t)hk_page_start(pg) != offset) pp = &pg->next;
+    if (pg) {
+        *pp = pg->next;
+        pg->next = NULL;
+        h->spare_slices -= pg->slice_count;
+        if (!h->spares[cls])
+            atomic_fetch_and_explicit(&h->spare_classes, ~(1ull << cls), memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&h->seg_lock);
+    return pg;
 }
 
 /* Resize a one-block page (a large block's slice run) in place to `k` slices: it grows into
@@ -549,6 +628,7 @@ void seg_abandon_all(heap_t *h) {
     uint64_t now = os_now_ns();
     int dirty = 0;
     pthread_mutex_lock(&h->seg_lock);
+    spares_release(h);
     for (seg = h->segments; seg; seg = next) {
         next = seg->next;
         /* Free slices stay resident for the purge delay, as in a live heap: the thread that

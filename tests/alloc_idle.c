@@ -1,6 +1,7 @@
 /* alloc_idle: freed memory goes back to the OS while the program makes no allocator call.
  * A burst of small blocks (and a few huge ones) is freed by 1..N threads that then block;
- * RSS must fall under a bound within a few purge delays. Also: no background thread in a
+ * RSS must fall under a bound within a few purge delays; so must the spare pages that batches
+ * of blocks allocated and freed in turn leave. Also: no background thread in a
  * program that never maps much, none with HAKMEM_BACKGROUND=0 (counted in /proc/self/status),
  * and the mechanism survives fork in a threaded program. --expect-retained inverts the RSS
  * check (run with HAKMEM_BACKGROUND=0 it shows the check can fail). */
@@ -125,6 +126,43 @@ static void scenario_burst(void) {
               nthreads + 1 + extra, extra);
     }
     /* return from main with the workers still blocked: exit must not wait for anyone */
+}
+
+/* Batches of 1 KiB blocks allocated and freed in turn leave their emptied pages whole for the
+ * next batch (spare pages, src/segment.c): those go back to the OS after the purge delay as
+ * free slices do, while the thread makes no call. */
+static void scenario_spares(void) {
+    /* 3 MiB: 48 pages, under a heap's segment of spares; the first round maps enough to
+     * start the background thread, which a program that never maps 8 MiB goes without. */
+    enum { N = 3072, FIRST = 4 * N, SIZE = 1024 };
+    static unsigned char *p[FIRST];
+    size_t base = hkt_rss();
+    for (int round = 0; round < 20; round++) {
+        int n = round == 0 ? FIRST : N;
+        for (int i = 0; i < n; i++) {
+            p[i] = malloc(SIZE);
+            REQUIRE(p[i], "malloc(%d)", SIZE);
+            memset(p[i], (round + i) & 0xff, SIZE);
+        }
+        for (int i = 0; i < n; i++) {
+            REQUIRE(p[i][0] == ((round + i) & 0xff) && p[i][SIZE - 1] == ((round + i) & 0xff),
+                    "block %d of round %d damaged", i, round);
+            free(p[i]);
+        }
+    }
+    size_t at_free = hkt_rss(), bound = base + MiB;
+    double took;
+    size_t rss = wait_rss_below(bound, expect_retained ? 1.5 : 10.0, &took);
+    printf("%s: batches of %d x %d B: RSS base %.1f MiB, when freed %.1f MiB, %.1f MiB after "
+           "%.2f s (bound %.1f MiB)\n", NAME, N, SIZE, (double)base / MiB, (double)at_free / MiB,
+           (double)rss / MiB, took, (double)bound / MiB);
+    CHECK(hkt_system || at_free > bound + MiB, "the batches did not raise RSS (%.1f MiB): nothing measured",
+          (double)at_free / MiB);
+    if (expect_retained)
+        CHECK(rss > bound, "RSS fell to %.1f MiB, expected it retained", (double)rss / MiB);
+    else
+        CHECK(rss <= bound, "RSS %.1f MiB still above %.1f MiB after %.2f s of idling",
+              (double)rss / MiB, (double)bound / MiB, took);
 }
 
 /* A program that never maps much gets no extra thread. */
@@ -262,9 +300,10 @@ int main(int argc, char **argv) {
     hkt_init(NAME);
     if (strcmp(scenario, "burst") == 0) scenario_burst();
     else if (strcmp(scenario, "small") == 0) scenario_small();
+    else if (strcmp(scenario, "spares") == 0) scenario_spares();
     else if (strcmp(scenario, "fork") == 0) scenario_fork();
     else {
-        fprintf(stderr, "%s: unknown scenario %s (burst, small, fork)\n", NAME, scenario);
+        fprintf(stderr, "%s: unknown scenario %s (burst, spares, small, fork)\n", NAME, scenario);
         return 2;
     }
     return hkt_finish(NAME);
