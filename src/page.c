@@ -252,8 +252,12 @@ static void collect_full(heap_t *h) {
             if (pg->used == 0 && (cls == LARGE_CLASS || (cur && cur->used == 0))) {
                 list_remove(&h->full[cls], pg);
                 pg->in_full = 0;
-                if (cls == LARGE_CLASS) page_retire(h, pg);
-                else page_retire_spare(h, pg);
+                if (cls == LARGE_CLASS) {
+                    page_retire(h, pg);
+                } else { /* a spare is a page off the full list, as page_unfull leaves it */
+                    atomic_fetch_and_explicit(&pg->remote_free, ~RF_FULL, memory_order_relaxed);
+                    page_retire_spare(h, pg);
+                }
             } else if (pg->used == 0) {
                 page_unfull(h, pg);
                 queue_move_front(h, pg);
