@@ -179,6 +179,7 @@ typedef struct segment_s {
     /* Free slices across which the class page that last held them had carved blocks (each
      * of their block starts written): with written_by, what a new page can carve at once. */
     uint64_t warm_mask;
+    uint64_t spare_mask; /* slices of its heap's spare pages (seg_page_spare) */
     uint32_t kind;
     size_t map_size; /* huge: bytes mapped from the segment start */
     size_t huge_off; /* huge: offset of the block */

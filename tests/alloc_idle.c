@@ -1,7 +1,8 @@
 /* alloc_idle: freed memory goes back to the OS while the program makes no allocator call.
  * A burst of small blocks (and a few huge ones) is freed by 1..N threads that then block;
  * RSS must fall under a bound within a few purge delays; so must the spare pages that batches
- * of blocks allocated and freed in turn leave. Also: no background thread in a
+ * of blocks allocated and freed in turn leave; segments emptied beyond the cache are unmapped
+ * at once. Also: no background thread in a
  * program that never maps much, none with HAKMEM_BACKGROUND=0 (counted in /proc/self/status),
  * and the mechanism survives fork in a threaded program. --expect-retained inverts the RSS
  * check (run with HAKMEM_BACKGROUND=0 it shows the check can fail). */
@@ -165,6 +166,35 @@ static void scenario_spares(void) {
               (double)rss / MiB, (double)bound / MiB, took);
 }
 
+/* Segments that frees empty go to the cache (HAKMEM_SEGMENT_CACHE, 16 by default) and the
+ * rest are unmapped at once, whatever the purge delay (run with a long one): also when the
+ * first pages to empty, one in every segment, became spares. 128 MiB of 1 KiB blocks are
+ * freed across the segments (block k of each segment's 4032, then k + 1, ...). */
+static void scenario_unmap(void) {
+    enum { N = 128 * 1024, PER_SEGMENT = 4032, SIZE = 1024 };
+    static unsigned char *p[N];
+    size_t base = hkt_rss();
+    for (int i = 0; i < N; i++) {
+        p[i] = malloc(SIZE);
+        REQUIRE(p[i], "malloc(%d)", SIZE);
+        memset(p[i], i & 0xff, SIZE);
+    }
+    size_t full = hkt_rss();
+    for (int k = 0; k < PER_SEGMENT; k++)
+        for (int i = k; i < N; i += PER_SEGMENT) {
+            REQUIRE(p[i][SIZE - 1] == (i & 0xff), "block %d damaged", i);
+            free(p[i]);
+        }
+    size_t after = hkt_rss(), bound = base + 80 * MiB; /* 16 cached segments, 16 MiB slack */
+    printf("%s: 128 MiB of %d B blocks freed across segments: RSS base %.1f MiB, full %.1f MiB, "
+           "after the frees %.1f MiB (bound %.1f MiB)\n", NAME, SIZE, (double)base / MiB,
+           (double)full / MiB, (double)after / MiB, (double)bound / MiB);
+    CHECK(full > base + 120 * MiB, "the blocks did not raise RSS (%.1f MiB)", (double)full / MiB);
+    if (!hkt_system)
+        CHECK(after <= bound, "RSS %.1f MiB after the frees: emptied segments stayed mapped",
+              (double)after / MiB);
+}
+
 /* A program that never maps much gets no extra thread. */
 static void scenario_small(void) {
     void *p[2000];
@@ -301,9 +331,10 @@ int main(int argc, char **argv) {
     if (strcmp(scenario, "burst") == 0) scenario_burst();
     else if (strcmp(scenario, "small") == 0) scenario_small();
     else if (strcmp(scenario, "spares") == 0) scenario_spares();
+    else if (strcmp(scenario, "unmap") == 0) scenario_unmap();
     else if (strcmp(scenario, "fork") == 0) scenario_fork();
     else {
-        fprintf(stderr, "%s: unknown scenario %s (burst, spares, small, fork)\n", NAME, scenario);
+        fprintf(stderr, "%s: unknown scenario %s (burst, spares, unmap, small, fork)\n", NAME, scenario);
         return 2;
     }
     return hkt_finish(NAME);

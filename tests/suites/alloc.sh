@@ -113,6 +113,8 @@ t alloc_idle/preload-small env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle small
 t alloc_idle/preload-spares env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle spares
 t alloc_idle/preload-spares-off env HAKMEM_BACKGROUND=0 LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_idle spares --expect-retained
+t alloc_idle/preload-unmap env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$HK_LIB" \
+    build/tests/alloc_idle unmap
 t alloc_idle/preload-fork env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle fork
 t alloc_idle/hk-fork build/tests/alloc_idle.hk fork
 t alloc_idle/dlclose env -u LD_PRELOAD build/tests/alloc_idle dlclose
