@@ -91,6 +91,15 @@ static size_t wait_rss_below(size_t bound, double limit_s, double *took) {
     return rss;
 }
 
+/* RSS after idling: at most `bound`, or above it with --expect-retained. */
+static void check_idle_rss(size_t rss, size_t bound, double took) {
+    if (expect_retained)
+        CHECK(rss > bound, "RSS fell to %.1f MiB, expected it retained", (double)rss / MiB);
+    else
+        CHECK(rss <= bound, "RSS %.1f MiB still above %.1f MiB after %.2f s of idling",
+              (double)rss / MiB, (double)bound / MiB, took);
+}
+
 /* Burst in `nthreads` threads that stay blocked; RSS must come down under the bound. */
 static void scenario_burst(void) {
     size_t base = hkt_rss();
@@ -113,11 +122,7 @@ static void scenario_burst(void) {
            (double)at_free / MiB, (double)rss / MiB, took, (double)bound / MiB);
     CHECK(peak > bound + 64 * MiB, "the burst did not raise RSS (%.1f MiB): nothing measured",
           (double)peak / MiB);
-    if (expect_retained)
-        CHECK(rss > bound, "RSS fell to %.1f MiB, expected it retained", (double)rss / MiB);
-    else
-        CHECK(rss <= bound, "RSS %.1f MiB still above %.1f MiB after %.2f s of idling",
-              (double)rss / MiB, (double)bound / MiB, took);
+    check_idle_rss(rss, bound, took);
     int tasks = task_count();
     printf("%s: %d tasks (%d blocked workers + main)\n", NAME, tasks, nthreads);
     if (!hkt_system) {
@@ -157,13 +162,9 @@ static void scenario_spares(void) {
     printf("%s: batches of %d x %d B: RSS base %.1f MiB, when freed %.1f MiB, %.1f MiB after "
            "%.2f s (bound %.1f MiB)\n", NAME, N, SIZE, (double)base / MiB, (double)at_free / MiB,
            (double)rss / MiB, took, (double)bound / MiB);
-    CHECK(hkt_system || at_free > bound + MiB, "the batches did not raise RSS (%.1f MiB): nothing measured",
-          (double)at_free / MiB);
-    if (expect_retained)
-        CHECK(rss > bound, "RSS fell to %.1f MiB, expected it retained", (double)rss / MiB);
-    else
-        CHECK(rss <= bound, "RSS %.1f MiB still above %.1f MiB after %.2f s of idling",
-              (double)rss / MiB, (double)bound / MiB, took);
+    CHECK(hkt_system || at_free > bound + MiB,
+          "the batches did not raise RSS (%.1f MiB): nothing measured", (double)at_free / MiB);
+    check_idle_rss(rss, bound, took);
 }
 
 /* Segments that frees empty go to the cache (HAKMEM_SEGMENT_CACHE, 16 by default) and the
