@@ -352,8 +352,6 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
     return 1;
 }
 
-/* A page's slices go back to its segment, and the segment to the cache if that emptied it
- * (then 1). The caller holds h's seg_lock. */
 static segment_t *segment_of_page(const page_t *pg) {
     return (segment_t *)((uintptr_t)pg & ~SEG_MASK);
 }
@@ -389,6 +387,9 @@ static void seg_spares_drop(heap_t *h, segment_t *seg) {
     }
 }
 
+/* A page's slices go back to its segment (with the segment's spares, if only they are left
+ * in it), and the segment to the cache if that emptied it (then 1). The caller holds h's
+ * seg_lock. */
 static int page_slices_return(heap_t *h, page_t *pg) {
     segment_t *seg = segment_of_page(pg);
     seg_slices_free(seg, pg);
