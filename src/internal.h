@@ -337,8 +337,13 @@ static inline page_t *hk_page_of(segment_t *seg, const void *p) {
     return seg->page_map[((uintptr_t)p >> SLICE_SHIFT) & (SLICES_PER_SEG - 1)];
 }
 
+/* The segment whose slice table holds page descriptor pg. */
+static inline segment_t *hk_page_segment(const page_t *pg) {
+    return (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+}
+
 static inline uint8_t *hk_page_start(page_t *pg) {
-    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    segment_t *seg = hk_page_segment(pg);
     return (uint8_t *)seg + (size_t)(pg - seg->slices) * SLICE_SIZE;
 }
 
@@ -369,7 +374,7 @@ static inline void hk_page_set_block_size(page_t *pg, size_t size) {
     /* The biggest power of two 2^j of slices dividing both the first slice's index and the
      * slice count: the page is then tiled by aligned runs of 2^j slices, so two addresses
      * that agree above bit SLICE_SHIFT + j lie in one run inside the page. */
-    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    segment_t *seg = hk_page_segment(pg);
     size_t j = (size_t)__builtin_ctzll((uint64_t)(pg - seg->slices) | pg->slice_count | 64);
     pg->link_mask = ~((SLICE_SIZE << j) - 1) | 15;
 }

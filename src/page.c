@@ -188,30 +188,36 @@ static void used_unpark(page_t *pg) {
     if (pg->class_idx != LARGE_CLASS) pg->used = pg->reserved - (full_wait(pg) - pg->used);
 }
 
-static void page_unfull(heap_t *h, page_t *pg) {
+/* pg leaves its heap's full list: the freers' mark goes with it. */
+static void page_off_full(heap_t *h, page_t *pg) {
     list_remove(&h->full[pg->class_idx], pg);
     pg->in_full = 0;
     if (atomic_load_explicit(&pg->remote_free, memory_order_relaxed) & RF_FULL)
         atomic_fetch_and_explicit(&pg->remote_free, ~RF_FULL, memory_order_relaxed);
+}
+
+static void page_unfull(heap_t *h, page_t *pg) {
+    page_off_full(h, pg);
     queue_push_back(h, pg);
 }
 
-static void page_retire(heap_t *h, page_t *pg) {
+/* pg leaves the heap's page counts. */
+static void page_uncount(heap_t *h, const page_t *pg) {
     atomic_fetch_sub_explicit(&hk_counters.pages[pg->class_idx], 1, memory_order_relaxed);
     if (pg->class_idx != LARGE_CLASS) h->carved -= (size_t)pg->capacity * pg->block_size;
+}
+
+static void page_retire(heap_t *h, page_t *pg) {
+    page_uncount(h, pg);
     seg_page_free(h, pg);
 }
 
 /* An emptied class page leaves its class's queue as a spare (seg_page_spare), for the
  * class's next page; with no purge delay its slices go back at once. */
 static void page_retire_spare(heap_t *h, page_t *pg) {
-    if (hk_opt.purge_delay_ms == 0) {
-        page_retire(h, pg);
-        return;
-    }
-    atomic_fetch_sub_explicit(&hk_counters.pages[pg->class_idx], 1, memory_order_relaxed);
-    h->carved -= (size_t)pg->capacity * pg->block_size;
-    seg_page_spare(h, pg);
+    page_uncount(h, pg);
+    if (hk_opt.purge_delay_ms == 0) seg_page_free(h, pg);
+    else seg_page_spare(h, pg);
 }
 
 /* Move a page without free blocks to the full list. Marking and the freers' pushes act
@@ -250,14 +256,9 @@ static void collect_full(heap_t *h) {
             page_collect(pg);
             page_t *cur = h->queues[cls].first;
             if (pg->used == 0 && (cls == LARGE_CLASS || (cur && cur->used == 0))) {
-                list_remove(&h->full[cls], pg);
-                pg->in_full = 0;
-                if (cls == LARGE_CLASS) {
-                    page_retire(h, pg);
-                } else { /* a spare is a page off the full list, as page_unfull leaves it */
-                    atomic_fetch_and_explicit(&pg->remote_free, ~RF_FULL, memory_order_relaxed);
-                    page_retire_spare(h, pg);
-                }
+                page_off_full(h, pg);
+                if (cls == LARGE_CLASS) page_retire(h, pg);
+                else page_retire_spare(h, pg);
             } else if (pg->used == 0) {
                 page_unfull(h, pg);
                 queue_move_front(h, pg);

@@ -53,7 +53,7 @@ static HK_NOINLINE void *realloc_move(void *p, size_t old, size_t size) {
  * slices after it are free (growth) or when it would keep more than twice what it holds. */
 static HK_NOINLINE void *realloc_run(page_t *pg, void *p, size_t size) {
     size_t old = pg->block_size;
-    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    segment_t *seg = hk_page_segment(pg);
     heap_t *h = hk_heap_tls;
     if (size <= LARGE_MAX && h != &hk_heap_empty &&
         hk_segment_owner((uintptr_t)seg >> SEG_SHIFT) == hk_thread_self()) {

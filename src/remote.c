@@ -51,7 +51,7 @@ static void push_chain(page_t *pg, block_t *head, block_t *tail, uintptr_t n) {
                (count << RF_COUNT_SHIFT);
     } while (!atomic_compare_exchange_weak_explicit(&pg->remote_free, &old, next,
                                                     memory_order_acq_rel, memory_order_relaxed));
-    if (unlikely(old & RF_FULL)) notify_owner((segment_t *)((uintptr_t)pg & ~SEG_MASK), pg);
+    if (unlikely(old & RF_FULL)) notify_owner(hk_page_segment(pg), pg);
 }
 
 /* The hand-shake between a heap's thread and a thread that sends its batches for it

@@ -352,15 +352,15 @@ static int seg_reclaim(heap_t *h, segment_t *seg) {
     return 1;
 }
 
-static segment_t *segment_of_page(const page_t *pg) {
-    return (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+/* The slices of pg in its segment's masks. */
+static uint64_t page_run_mask(const page_t *pg) {
+    return hk_slice_run_mask((size_t)(pg - hk_page_segment(pg)->slices), pg->slice_count);
 }
 
 /* pg, one of h's spares, leaves the heap's count and its segment's spare_mask. */
 static void spare_unmark(heap_t *h, page_t *pg) {
     h->spare_slices -= pg->slice_count;
-    segment_of_page(pg)->spare_mask &= ~hk_slice_run_mask((size_t)(pg - segment_of_page(pg)->slices),
-                                                          pg->slice_count);
+    hk_page_segment(pg)->spare_mask &= ~page_run_mask(pg);
 }
 
 /* The spares that lie in seg go back to it, which holds nothing else: a segment kept for
@@ -374,7 +374,7 @@ static void seg_spares_drop(heap_t *h, segment_t *seg) {
         bits &= bits - 1;
         for (page_t **pp = &h->spares[cls]; *pp;) {
             page_t *pg = *pp;
-            if (segment_of_page(pg) != seg) {
+            if (hk_page_segment(pg) != seg) {
                 pp = &pg->next;
                 continue;
             }
@@ -391,7 +391,7 @@ static void seg_spares_drop(heap_t *h, segment_t *seg) {
  * in it), and the segment to the cache if that emptied it (then 1). The caller holds h's
  * seg_lock. */
 static int page_slices_return(heap_t *h, page_t *pg) {
-    segment_t *seg = segment_of_page(pg);
+    segment_t *seg = hk_page_segment(pg);
     seg_slices_free(seg, pg);
     if (seg->spare_mask && (seg->free_mask | seg->spare_mask) == USABLE_SLICES) seg_spares_drop(h, seg);
     if (seg->free_mask != USABLE_SLICES) return 0;
@@ -529,12 +529,21 @@ page_t *seg_run_alloc(heap_t *h, size_t k, size_t size) {
     return pg;
 }
 
+/* Free memory of h stays resident: its purge falls due a delay from now, or is done if it
+ * was due already. The caller holds h's seg_lock, and calls purger_notify after it. */
+static void retained_locked(heap_t *h) {
+    if (deadline_of(h) == 0) deadline_arm(h, os_now_ns());
+    else purge_heap_locked(h, 0, os_now_ns());
+}
+
+/* pg's slices go back (page_slices_return); what stays resident falls due. */
+static void page_free_locked(heap_t *h, page_t *pg) {
+    if (!page_slices_return(h, pg)) retained_locked(h);
+}
+
 void seg_page_free(heap_t *h, page_t *pg) {
     pthread_mutex_lock(&h->seg_lock);
-    if (!page_slices_return(h, pg)) {
-        if (deadline_of(h) == 0) deadline_arm(h, os_now_ns());
-        else purge_heap_locked(h, 0, os_now_ns());
-    }
+    page_free_locked(h, pg);
     pthread_mutex_unlock(&h->seg_lock);
     purger_notify(); /* free memory is now retained: make sure someone returns it in time */
 }
@@ -550,26 +559,21 @@ void seg_page_free(heap_t *h, page_t *pg) {
  * the cache, where other threads take them, as soon as before. */
 void seg_page_spare(heap_t *h, page_t *pg) {
     size_t cls = pg->class_idx;
-    segment_t *seg = segment_of_page(pg);
-    uint64_t run = hk_slice_run_mask((size_t)(pg - seg->slices), pg->slice_count);
+    segment_t *seg = hk_page_segment(pg);
+    uint64_t run = page_run_mask(pg);
     pthread_mutex_lock(&h->seg_lock);
     /* Not the last page in use of its segment (seg_spares_drop), nor past the bound. */
     if ((seg->free_mask | seg->spare_mask | run) == USABLE_SLICES ||
         h->spare_slices + pg->slice_count > SPARE_SLICES) {
-        if (page_slices_return(h, pg)) { /* its segment emptied: no deadline to arm */
-            pthread_mutex_unlock(&h->seg_lock);
-            purger_notify();
-            return;
-        }
+        page_free_locked(h, pg);
     } else {
         pg->next = h->spares[cls];
         h->spares[cls] = pg;
         h->spare_slices += pg->slice_count;
         seg->spare_mask |= run;
         atomic_fetch_or_explicit(&h->spare_classes, 1ull << cls, memory_order_relaxed);
+        retained_locked(h);
     }
-    if (deadline_of(h) == 0) deadline_arm(h, os_now_ns());
-    else purge_heap_locked(h, 0, os_now_ns());
     pthread_mutex_unlock(&h->seg_lock);
     purger_notify();
 }
@@ -596,7 +600,7 @@ page_t *seg_spare_take(heap_t *h, size_t cls, size_t offset) {
  * the free slices right after it, or gives its tail back. Returns 0, changing nothing, when
  * the slices after it are not free. Only the owner calls it, for its own page. */
 int seg_run_resize(heap_t *h, page_t *pg, size_t k) {
-    segment_t *seg = (segment_t *)((uintptr_t)pg & ~SEG_MASK);
+    segment_t *seg = hk_page_segment(pg);
     size_t first = (size_t)(pg - seg->slices), k0 = pg->slice_count;
     if (k == k0) return 1;
     if (k == 0 || first + k > SLICES_PER_SEG) return 0;
