@@ -163,21 +163,19 @@ static int if_past_end(void) {
     return 0;
 }
 
-/* Blocks a malloc never handed out: the next block of a fresh page (already on its free
- * list, or not yet carved) and one 8 KiB further on, freed by this thread or by another. */
-static int if_never_handed(void) {
-    char *p = malloc(16);
-    free(opaque(p + 16));
-    churn(16);
+/* Free `off` bytes into a fresh block of n bytes, then churn blocks of churn_n bytes. */
+static int free_inside(size_t n, size_t off, size_t churn_n) {
+    char *p = malloc(n);
+    free(opaque(p + off));
+    churn(churn_n);
     return 0;
 }
 
-static int if_never_carved(void) {
-    char *p = malloc(16);
-    free(opaque(p + 8 * KiB));
-    churn(16);
-    return 0;
-}
+/* Blocks a malloc never handed out: the next block of a fresh page (already on its free
+ * list, or not yet carved) and one 8 KiB further on, freed by this thread or by another. */
+static int if_never_handed(void) { return free_inside(16, 16, 16); }
+
+static int if_never_carved(void) { return free_inside(16, 8 * KiB, 16); }
 
 static int if_never_handed_thread(void) {
     char *p = malloc(16);
@@ -196,19 +194,9 @@ static int if_before_start(void) {
     return 0;
 }
 
-static int if_interior(void) {
-    char *p = malloc(64);
-    free(opaque(p + 16));
-    churn(64);
-    return 0;
-}
+static int if_interior(void) { return free_inside(64, 16, 64); }
 
-static int if_unaligned(void) {
-    char *p = malloc(64);
-    free(opaque(p + 1));
-    churn(64);
-    return 0;
-}
+static int if_unaligned(void) { return free_inside(64, 1, 64); }
 
 static int if_offsets(void) {
     char *p = malloc(256);
@@ -217,12 +205,7 @@ static int if_offsets(void) {
     return 0;
 }
 
-static int if_huge_interior(void) {
-    char *p = malloc(8 * MiB);
-    free(opaque(p + 4096));
-    churn(64);
-    return 0;
-}
+static int if_huge_interior(void) { return free_inside(8 * MiB, 4096, 64); }
 
 static int if_realloc_stack(void) {
     long local[8] = {1};
