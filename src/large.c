@@ -180,7 +180,7 @@ static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, size_t *dirt
         return seg;
     }
     seg_purge_resident(h); /* the growth is fresh pages */
-    segment_t *moved = os_map_aligned(need, SEG_SIZE);
+    segment_t *moved = seg_os_map(need, SEG_SIZE, 0);
     if (moved) {
         hk_segment_set_owner(seg, 0);
         if (os_move(seg, have, moved)) {
@@ -230,17 +230,10 @@ static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
         /* A fresh mapping: RSS grows by all of it. Not in the hardened build, which caches no
          * huge block: every one is fresh, and this would purge each freed slice at once. */
         if (hk_harden_huge_cache_ok()) seg_purge_resident(h);
-        seg = os_map_aligned(need, SEG_SIZE);
+        seg = seg_os_map(need, SEG_SIZE, 0);
     } else {
-        /* The block must sit at seg + SEG_SIZE with seg SEG-aligned: map extra, then trim. */
-        uint8_t *raw = os_map(need + align);
-        if (raw) {
-            uint8_t *blk = (uint8_t *)(((uintptr_t)raw + SEG_SIZE + align - 1) & ~(uintptr_t)(align - 1));
-            seg = (segment_t *)(blk - SEG_SIZE);
-            if ((uint8_t *)seg > raw) os_unmap(raw, (size_t)((uint8_t *)seg - raw));
-            size_t tail = (size_t)((raw + need + align) - ((uint8_t *)seg + need));
-            if (tail) os_unmap((uint8_t *)seg + need, tail);
-        }
+        /* The block sits at seg + SEG_SIZE, aligned, with seg SEG-aligned. */
+        seg = seg_os_map(need, align, SEG_SIZE);
     }
     if (!seg) return NULL;
     if (seg->kind != SEG_HUGE_CACHED) {
@@ -363,7 +356,7 @@ void *huge_resize(segment_t *seg, size_t size) {
     size_t room = (need + need / 8 + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
     if (room > need && room - need <= PTRDIFF_MAX - need) need = room;
     if (!os_grow_in_place(seg, have, need)) {
-        segment_t *moved = os_map_aligned(need, SEG_SIZE);
+        segment_t *moved = seg_os_map(need, SEG_SIZE, 0);
         if (!moved) return NULL;
         if (!os_move(seg, have, moved)) {
             os_unmap(moved, need);

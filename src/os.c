@@ -28,17 +28,32 @@ void *os_map(size_t size) { return map(size, 0); }
  * commit limit. Never used for blocks. */
 void *os_reserve(size_t size) { return map(size, MAP_NORESERVE); }
 
-/* Map `size` bytes starting at an `align`-aligned address; trims the slack so only
- * [result, result+size) stays mapped. */
-void *os_map_aligned(size_t size, size_t align) {
+/* Map `size` bytes at an address p with p + bias a multiple of `align` (a power of two above
+ * bias); trims the slack so only [p, p+size) stays mapped. */
+void *os_map_aligned(size_t size, size_t align, size_t bias) {
     if (size > SIZE_MAX - align) return NULL;
     uint8_t *raw = os_map(size + align);
     if (!raw) return NULL;
-    uint8_t *p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    uint8_t *p = (uint8_t *)((((uintptr_t)raw + bias + align - 1) & ~(uintptr_t)(align - 1)) - bias);
     if (p > raw) os_unmap(raw, (size_t)(p - raw));
     size_t tail = (size_t)((raw + size + align) - (p + size));
     if (tail) os_unmap(p + size, tail);
     return p;
+}
+
+/* Map `size` bytes at exactly `at` if nothing is mapped in [at, at+size). Returns 1 when
+ * mapped there, 0 when the range is taken, -1 when there is no memory (errno ENOMEM). */
+int os_map_at(void *at, size_t size) {
+    void *p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    if (p == at) return 1;
+    if (p != MAP_FAILED) { /* a kernel before 4.17 takes the flag for a hint */
+        munmap(p, size);
+        return 0;
+    }
+    if (errno == EEXIST) return 0;
+    if (hk_opt.verbose) hk_message("mmap of %zu bytes at %p failed (errno %d)", size, at, errno);
+    return -1;
 }
 
 /* Move the pages of [from, from+size) to `to`, replacing what was mapped there; `from` is

@@ -23,14 +23,21 @@ static _Atomic long abandoned_count; /* lets a reclaim attempt skip the lock */
 _Atomic uintptr_t *hk_seg_owner;
 _Atomic uintptr_t hk_seg_count;
 
-/* Map the segment map (see internal.h). Without it no segment can be registered, so every
- * allocation fails with ENOMEM; the fast paths see a count of 0 and send every free to the
- * slow path. Returns 1 on success. */
+/* Map the segment map (see internal.h): the whole address space's, or under an address-space
+ * limit (or when that reservation fails) the low window's (src/seg_window.c). Without a map
+ * no segment can be registered, so every allocation fails with ENOMEM; the fast paths see a
+ * count of 0 and send every free to the slow path. Returns 1 on success. */
 int seg_map_init(void) {
     if (atomic_load_explicit(&hk_seg_count, memory_order_relaxed)) return 1;
-    hk_seg_owner = os_reserve(SEG_MAP_COUNT * sizeof(uintptr_t));
-    if (hk_seg_owner == NULL) return 0;
-    atomic_store_explicit(&hk_seg_count, SEG_MAP_COUNT, memory_order_release);
+    size_t count = SEG_MAP_COUNT;
+    void *map = seg_window_wanted() ? NULL : os_reserve(count * sizeof(uintptr_t));
+    if (map == NULL) {
+        count = seg_window_open();
+        map = os_reserve(count * sizeof(uintptr_t));
+        if (map == NULL) return 0;
+    }
+    hk_seg_owner = map;
+    atomic_store_explicit(&hk_seg_count, count, memory_order_release);
     return 1;
 }
 
@@ -153,7 +160,7 @@ static segment_t *seg_obtain(void) {
     pthread_mutex_unlock(&cache_lock);
     if (seg) return seg;
     if (!seg_map_init()) return NULL;
-    seg = os_map_aligned(SEG_SIZE, SEG_SIZE);
+    seg = seg_os_map(SEG_SIZE, SEG_SIZE, 0);
     if (!seg) return NULL;
     /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
     for (size_t i = 0; i < SLICES_PER_SEG; i++) seg->page_map[i] = &seg->slices[i];
