@@ -153,18 +153,25 @@ _Static_assert(CLASS_COUNT <= 64, "class bit masks (remote_hint, empty_current) 
 
 enum { SEG_NORMAL = 1, SEG_HUGE = 2, SEG_HUGE_CACHED = 3 };
 
+/* Segments are SEG_SIZE-aligned, so a table at a fixed offset in every header would put the
+ * same slice's descriptor of every segment in one set of every cache level (of a last-level
+ * cache indexed by the address's low bits, as AMD's are): a segment's descriptor table
+ * starts seg_colour descriptors (128 bytes each) into slice_store. */
+#define SEG_COLOURS 16
+
 typedef struct segment_s {
-    /* One cache line before the slice table, so that the descriptors' owner lines (read and
-     * written by every malloc and free of their pages) fall in odd L1 sets: medium pages start
-     * at multiples of their power-of-two slice count, which put their descriptors at multiples
-     * of 1 KiB into the segment, in the same L1 sets as the starts of blocks of 1 KiB multiples. */
-    char colour[64];
+    /* The slice descriptors: slice_store from the segment's colour on (seg_colour). */
+    page_t *slices;
     /* The descriptor of the page each slice belongs to: the slice's own entry for a free
      * slice and for a page's first slice; NULL in huge mappings. One load finds a block's
      * page, from 8 lines per segment that every free reads, rather than from one line in
-     * each slice's descriptor. 8 lines: the slice table stays at an odd line. */
-    page_t *page_map[SLICES_PER_SEG];
-    page_t slices[SLICES_PER_SEG];
+     * each slice's descriptor. One cache line before it, 8 lines of it: the slice table
+     * stays at an odd line, so that the descriptors' owner lines (read and written by every
+     * malloc and free of their pages) fall in odd L1 sets: medium pages start at multiples
+     * of their power-of-two slice count, which put their descriptors at multiples of 1 KiB
+     * into the table, in the same L1 sets as the starts of blocks of 1 KiB multiples. */
+    _Alignas(64) page_t *page_map[SLICES_PER_SEG];
+    page_t slice_store[SLICES_PER_SEG + SEG_COLOURS - 1];
     _Atomic(struct heap_s *) heap;     /* owner heap, NULL when abandoned */
     uint64_t free_mask;                /* slices not in a page */
     uint64_t dirty_mask;               /* free slices that may still be resident */
@@ -338,6 +345,10 @@ static inline page_t *hk_page_of(segment_t *seg, const void *p) {
 }
 
 /* The segment whose slice table holds page descriptor pg. */
+static inline size_t seg_colour(const void *seg) {
+    return ((uintptr_t)seg >> SEG_SHIFT) % SEG_COLOURS;
+}
+
 static inline segment_t *hk_page_segment(const page_t *pg) {
     return (segment_t *)((uintptr_t)pg & ~SEG_MASK);
 }

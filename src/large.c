@@ -102,6 +102,7 @@ static segment_t *cache_take(size_t need) {
  * stale owner id there would send a free down the wrong path. */
 static void huge_header_init(segment_t *seg, size_t size, size_t off) {
     memset(seg, 0, sizeof *seg);
+    seg->slices = seg->slice_store;
     seg->map_size = size;
     seg->huge_off = off;
     page_t *pg = &seg->slices[0];

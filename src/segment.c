@@ -163,6 +163,7 @@ static segment_t *seg_obtain(void) {
     seg = seg_os_map(SEG_SIZE, SEG_SIZE, 0);
     if (!seg) return NULL;
     /* Fresh mappings read as zero: every slice descriptor starts free and empty. */
+    seg->slices = seg->slice_store + seg_colour(seg);
     for (size_t i = 0; i < SLICES_PER_SEG; i++) seg->page_map[i] = &seg->slices[i];
     seg->kind = SEG_NORMAL;
     seg->free_mask = USABLE_SLICES;
