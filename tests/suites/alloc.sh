@@ -50,6 +50,13 @@ t alloc_links/hk build/tests/alloc_links.hk
 # The C library and the loader free only what hakmem allocated (a foreign pointer would abort).
 t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
 
+# Under an address-space limit (ulimit -v, 2 GB) segments live in the low window that a small
+# segment map covers (src/seg_window.c): threads, fork, every tier and the largest alignments.
+for prog in crossthread fork tiers large align_limits; do
+    t "alloc_$prog/preload-aslimit" bash -c 'ulimit -v 2000000 && exec "$@"' _ \
+        env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
+done
+
 # No caches and immediate purging: every free that empties a page or segment goes back to the
 # OS at once, so reuse of purged memory (calloc zeroing, stale list heads) is exercised hard.
 hk_nocache=(HAKMEM_PURGE_DELAY_MS=0 HAKMEM_SEGMENT_CACHE=0 HAKMEM_LARGE_CACHE_MB=0)
