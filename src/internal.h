@@ -344,11 +344,12 @@ static inline page_t *hk_page_of(segment_t *seg, const void *p) {
     return seg->page_map[((uintptr_t)p >> SLICE_SHIFT) & (SLICES_PER_SEG - 1)];
 }
 
-/* The segment whose slice table holds page descriptor pg. */
+/* Where seg's descriptor table starts in its slice_store (SEG_COLOURS). */
 static inline size_t seg_colour(const void *seg) {
     return ((uintptr_t)seg >> SEG_SHIFT) % SEG_COLOURS;
 }
 
+/* The segment whose slice table holds page descriptor pg. */
 static inline segment_t *hk_page_segment(const page_t *pg) {
     return (segment_t *)((uintptr_t)pg & ~SEG_MASK);
 }
