@@ -9,6 +9,10 @@
 
 #include "internal.h"
 
+#ifndef MAP_FIXED_NOREPLACE /* C libraries older than glibc 2.28; kernels before 4.17 ignore it */
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 static void *map(size_t size, int flags) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED) {
