@@ -443,7 +443,7 @@ size_t size_class_aligned(size_t size, size_t align);
 void *os_map(size_t size);
 void *os_reserve(size_t size);
 void *os_map_aligned(size_t size, size_t align, size_t bias);
-int os_map_at(void *at, size_t size);
+int os_map_at(void *at, size_t size, int flags);
 void os_unmap(void *p, size_t size);
 int os_move(void *from, size_t size, void *to);
 int os_grow_in_place(void *p, size_t size, size_t new_size);
@@ -452,9 +452,7 @@ int os_barrier_all(void);
 uint64_t os_now_ns(void);
 
 /* ---- seg_window.c ---- */
-int seg_window_wanted(void);
-size_t seg_window_open(void);
-int seg_window_active(void);
+void *seg_window_open(size_t *count);
 void *seg_os_map(size_t size, size_t align, size_t bias);
 
 /* ---- segment.c ---- */

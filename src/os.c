@@ -45,11 +45,12 @@ void *os_map_aligned(size_t size, size_t align, size_t bias) {
     return p;
 }
 
-/* Map `size` bytes at exactly `at` if nothing is mapped in [at, at+size). Returns 1 when
- * mapped there, 0 when the range is taken, -1 when there is no memory (errno ENOMEM). */
-int os_map_at(void *at, size_t size) {
-    void *p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                   -1, 0);
+/* Map `size` bytes at exactly `at` if nothing is mapped in [at, at+size) (flags: 0, or
+ * MAP_NORESERVE as os_reserve). Returns 1 when mapped there, 0 when the range is taken, -1
+ * when there is no memory (errno ENOMEM). */
+int os_map_at(void *at, size_t size, int flags) {
+    void *p = mmap(at, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | flags, -1, 0);
     if (p == at) return 1;
     if (p != MAP_FAILED) { /* a kernel before 4.17 takes the flag for a hint */
         munmap(p, size);

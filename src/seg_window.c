@@ -1,61 +1,97 @@
-/* Where segments are mapped under an address-space limit.
+/* Where segments are mapped: the segment window.
  *
- * The segment map (internal.h) normally holds a word for every possible segment of the 47-bit
- * address space: 256 MiB of address space, reserved once and touched only where segments lie.
- * RLIMIT_AS (`ulimit -v`, `prlimit --as`, a fuzzer's memory limit) counts reserved address
- * space as it counts memory, so under a limit of a few hundred MiB that reservation alone
- * would fail (and then every allocation with it) or take most of the limit. Under a limit the
- * map covers only the addresses below WINDOW_END (2 MiB of map), and every segment is mapped
- * inside the window [start, WINDOW_END) at an address hakmem picks. The fast paths do not
- * change: their bound test on the segment index sends anything above the window to the slow
- * path, as it sends anything beyond the full map.
+ * The segment map (internal.h) has a word for each possible segment below its end. A map of
+ * the whole 47-bit address space is 256 MiB of address space, and address space is what
+ * RLIMIT_AS (`ulimit -v`, `prlimit --as`, a fuzzer's memory limit, a program's own setrlimit)
+ * counts, reserved or not, and what strict overcommit (vm.overcommit_memory=2, where
+ * MAP_NORESERVE does not apply) charges. So segments live in a window of low addresses,
+ * [start, WINDOW_END), and the map covers only the addresses below WINDOW_END: 1 MiB of map.
+ * hakmem picks each segment's address (mmap with MAP_FIXED_NOREPLACE at a cursor that moves
+ * up through the window, steps past a range that is taken and wraps once to the bottom, where
+ * freed segments left holes); the fast paths are those of any map size, their bound test on
+ * the segment index sends anything above the window to the slow path.
  *
- * The window starts at 64 GiB plus a random multiple of SEG_SIZE below 16 GiB: above the
- * first 32 GiB that a non-PIE program's brk heap and the JVM's zero-based compressed heaps
- * use, below the 2^46 where the kernel puts PIE programs, libraries and its own mmaps. A
- * cursor moves up through it; past the end it starts again from the bottom, where freed
- * segments left holes. */
+ * The window is [64 GiB + a random multiple of SEG_SIZE below 256 GiB, 512 GiB) (16 bits of
+ * randomness, against the about 18 that the kernel's own placement leaves a 4 MiB-aligned
+ * mapping): above the first 32 GiB that a non-PIE program's brk heap and the JVM's zero-based
+ * compressed heaps use, far below the 2^46 where the kernel puts PIE programs, libraries and
+ * its own mmaps, and inside what every x86-64 and 39-bit arm64 process can map and what
+ * ThreadSanitizer counts as application memory. The map itself sits at 48 GiB. When the
+ * window has no room for a segment (some 200 GiB or more of them), the map grows where it lies
+ * to the whole address space, and segments from then on go where the kernel puts them. */
 #include <errno.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/resource.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "internal.h"
 
 #define WINDOW_BASE ((uintptr_t)64 << 30)
-#define WINDOW_SPREAD ((uintptr_t)16 << 30)
-#define WINDOW_END ((uintptr_t)1 << 40)
-/* Limits above this leave the full map: its 256 MiB are then under 1/2000 of the limit. */
-#define WINDOW_LIMIT_MAX ((rlim_t)512 << 30)
-/* Mapping attempts per request before it fails with ENOMEM: a hole is found in a few unless
- * the window is crowded with live segments. */
+#define WINDOW_SPREAD ((uintptr_t)256 << 30)
+#define WINDOW_END ((uintptr_t)512 << 30)
+#define WINDOW_ENTRIES (WINDOW_END >> SEG_SHIFT) /* 1 MiB of map */
+#define MAP_AT ((uintptr_t)48 << 30)
+/* Mapping attempts per request before the window counts as full: a hole is found in a few
+ * unless the window is crowded with live segments. */
 #define WINDOW_TRIES 4096
 
 static uintptr_t window_start;
 static _Atomic uintptr_t window_cursor;
+static _Atomic int window_full; /* the map covers the whole address space: the kernel places */
+static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int seg_window_wanted(void) {
-    struct rlimit rl;
-    return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-           rl.rlim_cur < WINDOW_LIMIT_MAX;
-}
-
-size_t seg_window_open(void) {
+/* A random offset for the window: from the kernel's generator, else from the process's own
+ * randomized addresses and the clock. (AT_RANDOM's bytes seed the C library's stack and
+ * pointer guards, so they are not used.) */
+static uintptr_t window_random(void) {
     uintptr_t r = 0;
-    const uint8_t *rnd = (const uint8_t *)getauxval(AT_RANDOM); /* 16 bytes from the kernel */
-    if (rnd) memcpy(&r, rnd + 8, sizeof r);
-    window_start = WINDOW_BASE + (r % (WINDOW_SPREAD / SEG_SIZE)) * SEG_SIZE;
-    atomic_store_explicit(&window_cursor, window_start, memory_order_relaxed);
-    return WINDOW_END >> SEG_SHIFT;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == sizeof r) return r;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = (uintptr_t)&r ^ (uintptr_t)&window_start ^ (uint64_t)ts.tv_nsec ^ getauxval(AT_BASE);
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return (uintptr_t)(x ^ (x >> 31));
 }
 
-int seg_window_active(void) { return window_start != 0; }
+/* The segment map of the window, at MAP_AT if that range is free (the map can then grow in
+ * place), else wherever the kernel puts it. Sets *count to its entries; NULL on failure. */
+void *seg_window_open(size_t *count) {
+    window_start = WINDOW_BASE + (window_random() % (WINDOW_SPREAD / SEG_SIZE)) * SEG_SIZE;
+    atomic_store_explicit(&window_cursor, window_start, memory_order_relaxed);
+    size_t bytes = WINDOW_ENTRIES * sizeof(uintptr_t);
+    void *map = os_map_at((void *)MAP_AT, bytes, MAP_NORESERVE) > 0 ? (void *)MAP_AT
+                                                                        : os_reserve(bytes);
+    *count = WINDOW_ENTRIES;
+    return map;
+}
+
+/* The window is full: grow the map in place to the whole address space and let the kernel
+ * place segments from now on. Returns 0 if the map cannot grow (its neighbourhood is taken,
+ * or the address-space limit forbids it): the request fails with ENOMEM. */
+static int window_give_up(void) {
+    pthread_mutex_lock(&grow_lock);
+    int ok = atomic_load_explicit(&window_full, memory_order_relaxed);
+    if (!ok && os_grow_in_place((void *)hk_seg_owner, WINDOW_ENTRIES * sizeof(uintptr_t),
+                                SEG_MAP_COUNT * sizeof(uintptr_t))) {
+        atomic_store_explicit(&hk_seg_count, SEG_MAP_COUNT, memory_order_release);
+        atomic_store_explicit(&window_full, 1, memory_order_release);
+        ok = 1;
+    }
+    pthread_mutex_unlock(&grow_lock);
+    if (!ok && hk_opt.verbose) hk_message("the segment window is full and its map cannot grow");
+    return ok;
+}
 
 /* `size` bytes at an address p inside the window with p + bias a multiple of align (a power of
- * two, SEG_SIZE or more), or NULL with errno ENOMEM. */
-static void *window_map(size_t size, size_t align, size_t bias) {
+ * two, SEG_SIZE or more); NULL with errno ENOMEM when the OS refuses, or when the window has
+ * no room (the caller then gives it up). *full is set in that last case. */
+static void *window_map(size_t size, size_t align, size_t bias, int *full) {
     uintptr_t at = atomic_load_explicit(&window_cursor, memory_order_relaxed);
     int wrapped = 0;
+    *full = 0;
     for (int tries = 0; tries < WINDOW_TRIES; tries++) {
         uintptr_t p = ((at + bias + align - 1) & ~(uintptr_t)(align - 1)) - bias;
         if (p < at || p >= WINDOW_END || size > WINDOW_END - p) {
@@ -63,7 +99,7 @@ static void *window_map(size_t size, size_t align, size_t bias) {
             at = window_start;
             continue;
         }
-        int r = os_map_at((void *)p, size);
+        int r = os_map_at((void *)p, size, 0);
         if (r > 0) {
             atomic_store_explicit(&window_cursor, p + size, memory_order_relaxed);
             return (void *)p;
@@ -71,13 +107,19 @@ static void *window_map(size_t size, size_t align, size_t bias) {
         if (r < 0) return NULL;
         at = p + (size > SEG_SIZE ? size : SEG_SIZE); /* taken: look past it */
     }
-    if (hk_opt.verbose) hk_message("no room for %zu bytes in the segment window", size);
+    *full = 1;
     errno = ENOMEM;
     return NULL;
 }
 
+/* A block aligned to more than a segment that finds no place in the window fails there: such
+ * a request gives the window up for no other. */
 static void *map_once(size_t size, size_t align, size_t bias) {
-    if (seg_window_active()) return window_map(size, align, bias);
+    if (!atomic_load_explicit(&window_full, memory_order_acquire)) {
+        int full;
+        void *p = window_map(size, align, bias, &full);
+        if (p || !full || align > SEG_SIZE || !window_give_up()) return p;
+    }
     return os_map_aligned(size, align, bias);
 }
 

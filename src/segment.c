@@ -23,19 +23,14 @@ static _Atomic long abandoned_count; /* lets a reclaim attempt skip the lock */
 _Atomic uintptr_t *hk_seg_owner;
 _Atomic uintptr_t hk_seg_count;
 
-/* Map the segment map (see internal.h): the whole address space's, or under an address-space
- * limit (or when that reservation fails) the low window's (src/seg_window.c). Without a map
- * no segment can be registered, so every allocation fails with ENOMEM; the fast paths see a
- * count of 0 and send every free to the slow path. Returns 1 on success. */
+/* Map the segment map (see internal.h), the segment window's (src/seg_window.c). Without
+ * it no segment can be registered, so every allocation fails with ENOMEM; the fast paths
+ * see a count of 0 and send every free to the slow path. Returns 1 on success. */
 int seg_map_init(void) {
     if (atomic_load_explicit(&hk_seg_count, memory_order_relaxed)) return 1;
-    size_t count = SEG_MAP_COUNT;
-    void *map = seg_window_wanted() ? NULL : os_reserve(count * sizeof(uintptr_t));
-    if (map == NULL) {
-        count = seg_window_open();
-        map = os_reserve(count * sizeof(uintptr_t));
-        if (map == NULL) return 0;
-    }
+    size_t count;
+    void *map = seg_window_open(&count);
+    if (map == NULL) return 0;
     hk_seg_owner = map;
     atomic_store_explicit(&hk_seg_count, count, memory_order_release);
     return 1;

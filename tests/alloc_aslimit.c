@@ -1,7 +1,8 @@
 /* alloc_aslimit: the allocator under an address-space limit (RLIMIT_AS: `ulimit -v`,
  * `prlimit --as`, a fuzzer's memory limit), which counts every mapping, reserved or not. The
- * test sets the limit and runs itself again, so that the allocator starts under it. Under
- * LIMIT_MB:
+ * test sets the limit and runs itself again, so that the allocator starts under it; with
+ * --runtime it sets the limit after the allocator has started, as a program that limits
+ * itself does. Under LIMIT_MB:
  * - blocks of every tier, a block aligned to 16 MiB and a huge block grown by realloc are
  *   allocated, filled and checked;
  * - a huge block's mapping lands past a foreign mapping that sits where the next one would go,
@@ -133,19 +134,27 @@ static void *churn(void *arg) {
     return NULL;
 }
 
+static void limit(void) {
+    struct rlimit rl = {(rlim_t)LIMIT_MB * MIB, (rlim_t)LIMIT_MB * MIB};
+    if (setrlimit(RLIMIT_AS, &rl) != 0) {
+        fprintf(stderr, "FAIL %s: setrlimit(RLIMIT_AS): %s\n", NAME, strerror(errno));
+        exit(1);
+    }
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--limited") != 0) {
-        struct rlimit rl = {(rlim_t)LIMIT_MB * MIB, (rlim_t)LIMIT_MB * MIB};
-        if (setrlimit(RLIMIT_AS, &rl) != 0) {
-            fprintf(stderr, "FAIL %s: setrlimit(RLIMIT_AS): %s\n", NAME, strerror(errno));
-            return 1;
-        }
+    int runtime = argc > 1 && strcmp(argv[1], "--runtime") == 0;
+    if (!runtime && (argc < 2 || strcmp(argv[1], "--limited") != 0)) {
+        limit();
         execl("/proc/self/exe", argv[0], "--limited", (char *)NULL);
         fprintf(stderr, "FAIL %s: exec: %s\n", NAME, strerror(errno));
         return 1;
     }
     hkt_init(NAME);
-    size_t left = LIMIT_MB - vm_size_mib();
+    if (runtime) limit();
+    size_t vm = vm_size_mib();
+    REQUIRE(vm < LIMIT_MB, "%zu MiB mapped under a %d MiB limit", vm, LIMIT_MB);
+    size_t left = LIMIT_MB - vm;
     printf("%s: RLIMIT_AS %d MiB, %zu MiB left at start\n", NAME, LIMIT_MB, left);
     foreign_neighbour(); /* first: no cached mapping takes the next huge block */
     tiers();

@@ -5,7 +5,7 @@
 # with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
 #   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
-for prog in conformance stress crossthread churn fork large hover handoff tiers realloc orphan oversize append align_limits aslimit; do
+for prog in conformance stress crossthread churn fork large hover handoff tiers realloc orphan oversize append align_limits aslimit window; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
@@ -49,6 +49,10 @@ t alloc_links/hk build/tests/alloc_links.hk
 
 # The C library and the loader free only what hakmem allocated (a foreign pointer would abort).
 t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
+
+# A program that limits its own address space after the allocator started (setrlimit).
+t alloc_aslimit/preload-runtime env LD_PRELOAD="$HK_LIB" build/tests/alloc_aslimit --runtime
+t alloc_aslimit/hk-runtime build/tests/alloc_aslimit.hk --runtime
 
 # Under an address-space limit (ulimit -v, 2 GB) segments live in the low window that a small
 # segment map covers (src/seg_window.c): threads, fork, every tier and the largest alignments.
