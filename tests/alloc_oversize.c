@@ -13,33 +13,10 @@ static size_t opaque(size_t n) { /* keeps the compiler from reasoning about the 
     return sink;
 }
 
-/* RAM plus swap in bytes, from /proc/meminfo; 0 if unknown. */
-static size_t ram_and_swap(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[128];
-    size_t total = 0, kb;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemTotal: %zu kB", &kb) == 1 || sscanf(line, "SwapTotal: %zu kB", &kb) == 1)
-            total += kb * 1024;
-    fclose(f);
-    return total;
-}
-
-static int overcommit_mode(void) {
-    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
-    int mode = -1;
-    if (f) {
-        if (fscanf(f, "%d", &mode) != 1) mode = -1;
-        fclose(f);
-    }
-    return mode;
-}
-
 int main(void) {
     hkt_init(NAME);
-    int mode = overcommit_mode();
-    size_t have = ram_and_swap();
+    int mode = hkt_overcommit_mode();
+    size_t have = hkt_ram_and_swap();
     if (mode == 1 || mode < 0 || have == 0) {
         printf("%s: vm.overcommit_memory=%d (RAM+swap %zu bytes): the kernel grants any mapping, "
                "skipped\n", NAME, mode, have);

@@ -182,6 +182,32 @@ HKT_FN void hkt_init(const char *name) {
     }
 }
 
+/* ---- the machine ------------------------------------------------------------------------- */
+
+/* RAM plus swap in bytes, from /proc/meminfo; 0 if unknown. */
+HKT_FN size_t hkt_ram_and_swap(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[128];
+    size_t total = 0, kb;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %zu kB", &kb) == 1 || sscanf(line, "SwapTotal: %zu kB", &kb) == 1)
+            total += kb * 1024;
+    fclose(f);
+    return total;
+}
+
+/* vm.overcommit_memory (0 heuristic, 1 always, 2 strict); -1 if unknown. */
+HKT_FN int hkt_overcommit_mode(void) {
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = -1;
+    if (f) {
+        if (fscanf(f, "%d", &mode) != 1) mode = -1;
+        fclose(f);
+    }
+    return mode;
+}
+
 /* Summary line and exit status for main(). */
 HKT_FN int hkt_finish(const char *name) {
     long f = atomic_load(&hkt_failures), c = atomic_load(&hkt_checks);

@@ -11,26 +11,9 @@
 #define TOTAL (640 * GIB)
 #define WINDOW_END (512 * GIB)
 
-static int overcommit_mode(void) {
-    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
-    int mode = -1;
-    if (f) {
-        if (fscanf(f, "%d", &mode) != 1) mode = -1;
-        fclose(f);
-    }
-    return mode;
-}
-
 /* Half of RAM plus swap, at most 8 GiB: a size the default heuristic grants. */
 static size_t block_size(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[128];
-    size_t total = 0, kb;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemTotal: %zu kB", &kb) == 1 || sscanf(line, "SwapTotal: %zu kB", &kb) == 1)
-            total += kb * 1024;
-    if (f) fclose(f);
-    size_t n = total / 2;
+    size_t n = hkt_ram_and_swap() / 2;
     return n > 8 * GIB ? 8 * GIB : n < GIB ? GIB : n & ~(GIB - 1);
 }
 
@@ -38,7 +21,7 @@ static uint8_t *blocks[1024];
 
 int main(void) {
     hkt_init(NAME);
-    if (overcommit_mode() == 2) {
+    if (hkt_overcommit_mode() == 2) {
         printf("%s: vm.overcommit_memory=2 grants no 640 GiB, skipped\n", NAME);
         return hkt_finish(NAME);
     }
