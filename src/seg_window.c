@@ -39,8 +39,12 @@
 
 static uintptr_t window_start;
 static _Atomic uintptr_t window_cursor;
-static _Atomic int window_full; /* the map covers the whole address space: the kernel places */
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The map covers the whole address space: the window was given up, the kernel places. */
+static int window_given_up(void) {
+    return atomic_load_explicit(&hk_seg_count, memory_order_acquire) == SEG_MAP_COUNT;
+}
 
 /* A random offset for the window: from the kernel's generator, else from the process's own
  * randomized addresses and the clock. (AT_RANDOM's bytes seed the C library's stack and
@@ -73,11 +77,10 @@ void *seg_window_open(size_t *count) {
  * or the address-space limit forbids it): the request fails with ENOMEM. */
 static int window_give_up(void) {
     pthread_mutex_lock(&grow_lock);
-    int ok = atomic_load_explicit(&window_full, memory_order_relaxed);
+    int ok = window_given_up();
     if (!ok && os_grow_in_place((void *)hk_seg_owner, WINDOW_ENTRIES * sizeof(uintptr_t),
                                 SEG_MAP_COUNT * sizeof(uintptr_t))) {
         atomic_store_explicit(&hk_seg_count, SEG_MAP_COUNT, memory_order_release);
-        atomic_store_explicit(&window_full, 1, memory_order_release);
         ok = 1;
     }
     pthread_mutex_unlock(&grow_lock);
@@ -115,7 +118,7 @@ static void *window_map(size_t size, size_t align, size_t bias, int *full) {
 /* A block aligned to more than a segment that finds no place in the window fails there: such
  * a request gives the window up for no other. */
 static void *map_once(size_t size, size_t align, size_t bias) {
-    if (!atomic_load_explicit(&window_full, memory_order_acquire)) {
+    if (!window_given_up()) {
         int full;
         void *p = window_map(size, align, bias, &full);
         if (p || !full || align > SEG_SIZE || !window_give_up()) return p;
