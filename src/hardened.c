@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 
 #include "fastpath.h"
@@ -45,22 +44,14 @@ static uint64_t key_once(uint64_t *key, uint64_t value) {
     return expected;
 }
 
-/* 16 random bytes from the kernel (AT_RANDOM), one half for each key, mixed with the clock. */
-static uint64_t new_key(int half) {
-    uint64_t s = 0;
-    const uint8_t *r = (const uint8_t *)getauxval(AT_RANDOM);
-    if (r) memcpy(&s, r + 8 * half, sizeof s);
-    return s ^ (os_now_ns() + (uint64_t)half) * 0x9E3779B97F4A7C15ull;
-}
-
 static uint64_t get_secret(void) {
     uint64_t k = __atomic_load_n(&secret, __ATOMIC_RELAXED);
-    return likely(k != 0) ? k : key_once(&secret, new_key(0));
+    return likely(k != 0) ? k : key_once(&secret, os_random());
 }
 
 static uint64_t get_seal_key(void) {
     uint64_t k = __atomic_load_n(&seal_key, __ATOMIC_RELAXED);
-    return likely(k != 0) ? k : key_once(&seal_key, new_key(1));
+    return likely(k != 0) ? k : key_once(&seal_key, os_random());
 }
 
 static uint64_t rng_next(void) {

@@ -444,6 +444,7 @@ void *os_map(size_t size);
 void *os_reserve(size_t size);
 void *os_map_aligned(size_t size, size_t align, size_t bias);
 int os_map_at(void *at, size_t size, int flags);
+uint64_t os_random(void);
 void os_unmap(void *p, size_t size);
 int os_move(void *from, size_t size, void *to);
 int os_grow_in_place(void *p, size_t size, size_t new_size);

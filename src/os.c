@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "internal.h"
@@ -13,10 +14,14 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-static void *map(size_t size, int flags) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+/* Read-write private memory: at `at` as a hint (NULL: anywhere), or exactly there with
+ * MAP_FIXED_NOREPLACE in flags. NULL on failure, errno kept; reported unless the range was
+ * merely taken. */
+static void *map(void *at, size_t size, int flags) {
+    void *p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED) {
-        if (hk_opt.verbose) hk_message("mmap of %zu bytes failed (errno %d)", size, errno);
+        if (hk_opt.verbose && errno != EEXIST)
+            hk_message("mmap of %zu bytes at %p failed (errno %d)", size, at, errno);
         return NULL;
     }
     return p;
@@ -26,11 +31,11 @@ static void *map(size_t size, int flags) {
  * so a request no RAM and swap could ever hold (malloc(64 TiB) under the default heuristic,
  * anything past the commit limit under strict accounting) fails with ENOMEM instead of
  * returning a block that the first writes would kill the program on. */
-void *os_map(size_t size) { return map(size, 0); }
+void *os_map(size_t size) { return map(NULL, size, 0); }
 
 /* Address space that is touched only sparsely (the segment map): not counted against the
  * commit limit. Never used for blocks. */
-void *os_reserve(size_t size) { return map(size, MAP_NORESERVE); }
+void *os_reserve(size_t size) { return map(NULL, size, MAP_NORESERVE); }
 
 /* Map `size` bytes at an address p with p + bias a multiple of `align` (a power of two above
  * bias); trims the slack so only [p, p+size) stays mapped. */
@@ -49,16 +54,27 @@ void *os_map_aligned(size_t size, size_t align, size_t bias) {
  * MAP_NORESERVE as os_reserve). Returns 1 when mapped there, 0 when the range is taken, -1
  * when there is no memory (errno ENOMEM). */
 int os_map_at(void *at, size_t size, int flags) {
-    void *p = mmap(at, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | flags, -1, 0);
+    void *p = map(at, size, MAP_FIXED_NOREPLACE | flags);
     if (p == at) return 1;
-    if (p != MAP_FAILED) { /* a kernel before 4.17 takes the flag for a hint */
+    if (p != NULL) { /* a kernel before 4.17 takes the flag for a hint */
         munmap(p, size);
         return 0;
     }
-    if (errno == EEXIST) return 0;
-    if (hk_opt.verbose) hk_message("mmap of %zu bytes at %p failed (errno %d)", size, at, errno);
-    return -1;
+    return errno == EEXIST ? 0 : -1;
+}
+
+/* A random word from the kernel's generator; where that fails (a sandbox that forbids the
+ * call), one mixed from the clock and the process's randomized addresses. Not AT_RANDOM:
+ * its bytes seed the C library's stack and pointer guards. */
+uint64_t os_random(void) {
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, GRND_NONBLOCK) == sizeof x) return x;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    x = (uintptr_t)&x ^ (uintptr_t)&os_random ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
 }
 
 /* Move the pages of [from, from+size) to `to`, replacing what was mapped there; `from` is

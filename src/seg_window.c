@@ -20,11 +20,7 @@
  * window has no room for a segment (some 200 GiB or more of them), the map grows where it lies
  * to the whole address space, and segments from then on go where the kernel puts them. */
 #include <errno.h>
-#include <string.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -46,24 +42,10 @@ static int window_given_up(void) {
     return atomic_load_explicit(&hk_seg_count, memory_order_acquire) == SEG_MAP_COUNT;
 }
 
-/* A random offset for the window: from the kernel's generator, else from the process's own
- * randomized addresses and the clock. (AT_RANDOM's bytes seed the C library's stack and
- * pointer guards, so they are not used.) */
-static uintptr_t window_random(void) {
-    uintptr_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == sizeof r) return r;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t x = (uintptr_t)&r ^ (uintptr_t)&window_start ^ (uint64_t)ts.tv_nsec ^ getauxval(AT_BASE);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return (uintptr_t)(x ^ (x >> 31));
-}
-
 /* The segment map of the window, at MAP_AT if that range is free (the map can then grow in
  * place), else wherever the kernel puts it. Sets *count to its entries; NULL on failure. */
 void *seg_window_open(size_t *count) {
-    window_start = WINDOW_BASE + (window_random() % (WINDOW_SPREAD / SEG_SIZE)) * SEG_SIZE;
+    window_start = WINDOW_BASE + ((uintptr_t)os_random() % (WINDOW_SPREAD / SEG_SIZE)) * SEG_SIZE;
     atomic_store_explicit(&window_cursor, window_start, memory_order_relaxed);
     size_t bytes = WINDOW_ENTRIES * sizeof(uintptr_t);
     void *map = os_map_at((void *)MAP_AT, bytes, MAP_NORESERVE) > 0 ? (void *)MAP_AT
