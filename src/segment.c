@@ -360,10 +360,14 @@ static uint64_t page_run_mask(const page_t *pg) {
     return hk_slice_run_mask((size_t)(pg - hk_page_segment(pg)->slices), pg->slice_count);
 }
 
-/* pg, one of h's spares, leaves the heap's count and its segment's spare_mask. */
+/* pg, one of h's spares and out of its class's list, leaves the heap's count, its segment's
+ * spare_mask and, with the class's last spare, spare_classes. */
 static void spare_unmark(heap_t *h, page_t *pg) {
     h->spare_slices -= pg->slice_count;
     hk_page_segment(pg)->spare_mask &= ~page_run_mask(pg);
+    uint64_t bit = 1ull << pg->class_idx;
+    if (!h->spares[pg->class_idx] && (atomic_load_explicit(&h->spare_classes, memory_order_relaxed) & bit))
+        atomic_fetch_and_explicit(&h->spare_classes, ~bit, memory_order_relaxed);
 }
 
 /* The spares that lie in seg go back to it, which holds nothing else: a segment kept for
@@ -385,8 +389,6 @@ static void seg_spares_drop(heap_t *h, segment_t *seg) {
             spare_unmark(h, pg);
             seg_slices_free(seg, pg);
         }
-        if (!h->spares[cls])
-            atomic_fetch_and_explicit(&h->spare_classes, ~(1ull << cls), memory_order_relaxed);
     }
 }
 
@@ -592,8 +594,6 @@ page_t *seg_spare_take(heap_t *h, size_t cls, size_t offset) {
         *pp = pg->next;
         pg->next = NULL;
         spare_unmark(h, pg);
-        if (!h->spares[cls])
-            atomic_fetch_and_explicit(&h->spare_classes, ~(1ull << cls), memory_order_relaxed);
     }
     pthread_mutex_unlock(&h->seg_lock);
     return pg;
