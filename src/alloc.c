@@ -18,10 +18,9 @@ static inline __attribute__((always_inline)) void *pop_checked(heap_t *h, page_t
                                                                 int quick) {
     hk_harden_popped(pg, b);
     block_t *next = b->next;
-    /* quick: a link in b's aligned run of the page's slices at 16-byte alignment (the test of
-     * the malloc fast path, which for a medium page covers the whole page) is taken as sound
-     * without the full test. */
-    int near = quick && likely((((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask) == 0);
+    /* quick: a link that passes the page's quick test (that of the malloc fast path, which
+     * covers the whole page for a medium page) is taken as sound without the full test. */
+    int near = quick && likely(hk_link_near(pg, b, next, hk_class_size[pg->class_idx] > DIRECT_MAX));
     if (!near && unlikely(!hk_link_sound(pg, next))) {
         hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
         next = NULL;
@@ -66,7 +65,7 @@ HK_NOINLINE void *hk_malloc_medium(size_t size, heap_t *h) {
     if (unlikely(pg == NULL)) return hk_malloc_generic(size, hk_heap_tls);
     block_t *b = pg->free;
     if (unlikely(b == NULL)) return hk_malloc_generic(size, hk_heap_tls);
-    return hk_pop_quick(h, pg, b, 0, 1);
+    return hk_pop_quick(h, pg, b, 0, 1, 1);
 }
 
 HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {

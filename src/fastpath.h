@@ -21,22 +21,22 @@ static inline __attribute__((always_inline)) void *hk_handed_out(heap_t *h, page
 }
 
 /* Pop b, the head of pg's free list, for malloc's inline paths. The link is followed only if
- * it stays in b's aligned run of slices of its page at 16-byte alignment (pg->link_mask: b's
- * slice for a small page, the whole page for a medium page at its natural alignment): a write
- * after free that changed it is caught here, anything else goes to the checked hk_pop_far.
+ * it passes the page's quick test (hk_link_near; `ranged` for the classes above DIRECT_MAX):
+ * a write after free that changed it is caught here, anything else goes to the checked
+ * hk_pop_far.
  * The head is stored before the link test (hk_pop_far pops b again from the start), so the
  * test may use next's register, and the empty asm keeps b in the return register (gcc
  * otherwise copies it; the hardened wrapper does not return b). `prefetch`: the new head is
  * prefetched for the next malloc of the class. `far_tls`: hk_pop_far gets the heap from TLS
  * again (the same heap), so that h's register is free for the page after the first load. */
 static inline __attribute__((always_inline)) void *hk_pop_quick(heap_t *h, page_t *pg, block_t *b,
-                                                                 int prefetch, int far_tls) {
+                                                                 int prefetch, int far_tls, int ranged) {
     hk_harden_popped(pg, b);
     if (!HAKMEM_HARDENED) __asm__("" : "+a"(b));
     block_t *next = b->next;
     pg->free = next;
     if (prefetch) __builtin_prefetch(next);
-    if (unlikely(((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask))
+    if (unlikely(!hk_link_near(pg, b, next, ranged)))
         return hk_pop_far(far_tls ? hk_heap_tls : h, pg, b);
     return hk_handed_out(h, pg, b);
 }
@@ -49,7 +49,7 @@ static inline void *hk_malloc_fast(size_t size) {
         /* The prefetch: a page's free blocks may have been freed long ago, and the next
          * malloc's load of the link is otherwise a cache miss then (redis: most of its malloc
          * time). It costs no instruction. */
-        if (likely(b != NULL)) return hk_pop_quick(h, pg, b, 1, 0);
+        if (likely(b != NULL)) return hk_pop_quick(h, pg, b, 1, 0, 0);
         return hk_malloc_generic(size, h);
     }
     return hk_malloc_medium(size, h);

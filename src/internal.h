@@ -104,11 +104,18 @@ typedef struct page_s {
     uint64_t div_magic;
     uintptr_t start;            /* address of the first block, for that test */
     uint64_t limit;
-    /* The malloc fast path follows a link only if (next ^ block) & link_mask is 0: the
-     * next block lies in the same naturally aligned power-of-two run of slices of this page
-     * (one slice for small pages, the whole page for medium pages placed at their natural
-     * alignment), at 16-byte alignment. Anything else takes the checked hk_pop_far. */
-    uintptr_t link_mask;
+    /* The malloc paths follow a link without the full check (hk_link_sound) only if it
+     * passes the page's quick test (hk_link_near), at 16-byte alignment either way. */
+    union {
+        /* The classes of the direct table: (next ^ block) & link_mask is 0, the next block
+         * lies in the same naturally aligned power-of-two run of slices of this page (one
+         * slice for small pages, the whole page for medium pages placed at their natural
+         * alignment). */
+        uintptr_t link_mask;
+        /* The classes above DIRECT_MAX, whose pages lie anywhere: next - start, rotated
+         * right by 4, is below link_span, the bytes of the page's blocks over 16. */
+        uintptr_t link_span;
+    };
     /* shared line: fixed while the page lives, except remote_free, r_limit (once per
      * extension) and a large page's run_written */
     _Alignas(64) _Atomic uintptr_t remote_free; /* block count << RF_COUNT_SHIFT | list | RF_ flags */
@@ -236,6 +243,10 @@ typedef struct heap_s {
     page_t *spares[CLASS_COUNT];
     _Atomic uint64_t spare_classes;
     size_t spare_slices; /* the slices they hold */
+    /* Classes whose emptied pages went back to their slices since the heap's last purge:
+     * their blocks' 4 KiB pages may still be resident for the class's next page (page.c,
+     * resident_before_extend). Set under seg_lock, cleared by the purge and by page_find. */
+    _Atomic uint64_t freed_classes;
     /* This thread's frees into other threads' pages (src/remote.c). batch_busy and
      * batch_steal are the hand-shake with a thread that sends an idle heap's batches. */
     _Atomic uint32_t batch_count; /* pending batches (slots holding blocks) */
@@ -383,12 +394,32 @@ static inline void hk_page_set_block_size(page_t *pg, size_t size) {
     pg->div_magic = UINT64_MAX / size + 1 + ((size & (size - 1)) == 0);
     hk_page_set_limit(pg);
     pg->start = (uintptr_t)hk_page_start(pg);
+}
+
+/* Set a fresh class page's quick link test (page_t.link_mask, link_span) once its start and
+ * reserved count are final. */
+static inline void hk_page_set_link(page_t *pg) {
+    if (hk_class_size[pg->class_idx] > DIRECT_MAX) {
+        pg->link_span = (uintptr_t)pg->reserved * pg->block_size >> 4;
+        return;
+    }
     /* The biggest power of two 2^j of slices dividing both the first slice's index and the
      * slice count: the page is then tiled by aligned runs of 2^j slices, so two addresses
      * that agree above bit SLICE_SHIFT + j lie in one run inside the page. */
     segment_t *seg = hk_page_segment(pg);
     size_t j = (size_t)__builtin_ctzll((uint64_t)(pg - seg->slices) | pg->slice_count | 64);
     pg->link_mask = ~((SLICE_SIZE << j) - 1) | 15;
+}
+
+/* The quick test of a link from b (hk_page_set_link): one of the page's own blocks at 16-byte
+ * alignment, or in b's aligned run of its slices. `ranged`: pg is of a class above
+ * DIRECT_MAX. NULL and every other link fail it. */
+static inline int hk_link_near(const page_t *pg, const block_t *b, const block_t *next, int ranged) {
+    if (ranged) {
+        uintptr_t d = (uintptr_t)next - pg->start;
+        return ((d >> 4) | (d << 60)) < pg->link_span;
+    }
+    return (((uintptr_t)next ^ (uintptr_t)b) & pg->link_mask) == 0;
 }
 
 /* 1 when `off` (bytes from the page's first block) is the start of one of its first

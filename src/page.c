@@ -283,8 +283,9 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
         queue_push_front(h, pg);
         return pg;
     }
-    /* Medium pages (a power of two of slices) at their natural alignment: links between
-     * their slices then pass malloc's quick test. */
+    /* Medium pages at their tile places (seg_page_alloc): for the direct table's (a power of
+     * two of slices) their natural alignment, so links between their slices pass malloc's
+     * quick test. */
     size_t align = hk_class_size[cls] > SMALL_MAX ? slices : 1;
     pg = seg_page_alloc(h, slices, align, cls);
     if (!pg) return NULL;
@@ -293,6 +294,7 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     pg->start += off;
     hk_harden_fresh_page(pg);
     pg->reserved = (uint16_t)((slices * SLICE_SIZE - off) / pg->block_size);
+    hk_page_set_link(pg);
     hk_page_publish(pg);
     page_extend(h, pg);
     queue_push_front(h, pg);
@@ -415,11 +417,29 @@ static page_t *extend_current(heap_t *h, page_t *pg) {
     return pg;
 }
 
+/* 1 when pg, a page of a class above DIRECT_MAX, would carve its next block past the slices
+ * it found resident while a page of its class emptied since the heap's last purge and left
+ * its memory resident (as free slices or a spare): a fresh page there finds its blocks' 4 KiB
+ * pages written already, where the extension faults (a batch of 1000 blocks of 16 KiB freed
+ * and allocated again: the last, partly carved page stays the class's current page and was
+ * extended over fresh memory, 216 faults a round). page_find takes the mark away when the
+ * fresh page found no such memory, so the class's pages are extended again from then on. */
+static int resident_before_extend(heap_t *h, const page_t *pg) {
+    if (hk_class_size[pg->class_idx] <= DIRECT_MAX) return 0;
+    uint64_t resident = atomic_load_explicit(&h->freed_classes, memory_order_relaxed) |
+                        atomic_load_explicit(&h->spare_classes, memory_order_relaxed);
+    if (!(resident >> pg->class_idx & 1)) return 0;
+    size_t next = (size_t)(pg->start - (uintptr_t)hk_page_start((page_t *)pg)) +
+                  (size_t)pg->capacity * pg->block_size;
+    return next >= (size_t)pg->warm_slices * SLICE_SIZE;
+}
+
 /* Find a page of class `cls` with a free block and make it the class's current page. */
 page_t *page_find(heap_t *h, size_t cls) {
     /* A refill is where this thread's pending remote frees go out: a thread that keeps
      * allocating sends them within a page's worth of mallocs. */
     if (h->batch_count) remote_flush(h);
+    int skipped = 0; /* an extension left for a fresh page (resident_before_extend) */
     for (int round = 0; round < 2; round++) {
         page_t *extendable, *pg = queue_pick(h, cls, 1, &extendable);
         if (pg) return pg;
@@ -427,7 +447,10 @@ page_t *page_find(heap_t *h, size_t cls) {
          * whose blocks are freed by other threads would otherwise touch its page's blocks
          * while as many wait on the full list. */
         int hinted = atomic_load_explicit(&h->remote_hint, memory_order_relaxed) != 0;
-        if (extendable && !(round == 0 && hinted)) return extend_current(h, extendable);
+        if (extendable && !(round == 0 && hinted)) {
+            if (!resident_before_extend(h, extendable)) return extend_current(h, extendable);
+            skipped = 1;
+        }
         if (!hinted) break;
         collect_full(h);
     }
@@ -435,7 +458,10 @@ page_t *page_find(heap_t *h, size_t cls) {
     seg_purge_heap(h, 0);
     remote_reclaim_idle(0); /* idle threads' batches may hold blocks that spare a fresh page */
     heap_orphans_due(0);    /* and exited threads' heaps nobody adopted, whole segments */
-    return page_fresh(h, cls);
+    page_t *pg = page_fresh(h, cls);
+    if (skipped && pg && pg->warm_slices == 0 && pg->capacity < pg->reserved)
+        atomic_fetch_and_explicit(&h->freed_classes, ~(1ull << cls), memory_order_relaxed);
+    return pg;
 }
 
 /* A page of class cls with a free block whose blocks are aligned to `align`, made the class's

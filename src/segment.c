@@ -170,11 +170,12 @@ static segment_t *seg_obtain(void) {
 }
 
 /* Index of the first run of `k` set bits in `mask` starting at a multiple of `align` (a
- * power of two up to 32), or -1. */
+ * power of two up to 32), or -1. `align == k` asks for the page's tile places instead (see
+ * seg_page_alloc): the multiples of k for a power of two, else 1 + the multiples of k. */
 static int find_run(uint64_t mask, size_t k, size_t align) {
-    if (align > 1 && align == k) { /* a page of a power of two of slices: test each place */
+    if (align > 1 && align == k) { /* test each place */
         uint64_t run = hk_slice_run_mask(0, k);
-        for (size_t i = 0; i < SLICES_PER_SEG; i += k)
+        for (size_t i = k & (k - 1) ? 1 : 0; i + k <= SLICES_PER_SEG; i += k)
             if (((mask >> i) & run) == run) return (int)i;
         return -1;
     }
@@ -435,6 +436,7 @@ static void purge_heap_locked(heap_t *h, int force, uint64_t now) {
     for (segment_t *seg = h->segments; seg; seg = seg->next)
         if (seg->dirty_mask) seg_purge(seg);
     atomic_store_explicit(&h->purge_deadline_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->freed_classes, 0, memory_order_relaxed);
 }
 
 /* A cached segment whose resident free slices hold k in a row of the kind a page of class
@@ -509,11 +511,14 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
     return seg_try_alloc(seg, k, cls, align, fills);
 }
 
-/* A size-class page of k slices. `align` (a power of two up to 32 slices) is where it
+/* A size-class page of k slices. `align` (a power of two up to 32 slices, or k) is where it
  * should start: a medium page of the direct table placed at a multiple of its own slice
- * count lets the malloc fast path follow links across its slices (page_t.link_mask). A run
- * there is preferred at each step (resident, then any slices of the heap's segments), but
- * never at the price of a page fault or a fresh segment. */
+ * count lets the malloc fast path follow links across its slices (page_t.link_mask); a
+ * bigger class's page (k not a power of two) at 1 + a multiple of k, after the header, so
+ * that its pages tile segments the same way every time and a page put where one of its class
+ * was lays its blocks on the 4 KiB pages that one wrote. A run there is preferred at each
+ * step (resident, then any slices of the heap's segments), but never at the price of a page
+ * fault or a fresh segment. */
 page_t *seg_page_alloc(heap_t *h, size_t k, size_t align, size_t cls) {
     pthread_mutex_lock(&h->seg_lock);
     page_t *pg = seg_page_alloc_locked(h, k, cls, align, 0);
@@ -543,6 +548,8 @@ static void retained_locked(heap_t *h) {
 
 /* pg's slices go back (page_slices_return); what stays resident falls due. */
 static void page_free_locked(heap_t *h, page_t *pg) {
+    if (pg->class_idx != LARGE_CLASS)
+        atomic_fetch_or_explicit(&h->freed_classes, 1ull << pg->class_idx, memory_order_relaxed);
     if (!page_slices_return(h, pg)) retained_locked(h);
 }
 

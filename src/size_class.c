@@ -10,14 +10,16 @@ uint16_t hk_medium_queue[MEDIUM_MAX >> 11];
 uint8_t hk_class_slices[CLASS_COUNT];
 
 /* A page should hold at least this many blocks so that page turnover stays rare. Medium
- * pages hold 128 (at most 32 slices, 2 MiB): with 8, a class whose live count hovers around
+ * pages hold 128 (at most MEDIUM_MAX_SLICES): with 8, a class whose live count hovers around
  * a few pages' worth filled and emptied a page every few operations, moving it to and from
  * the full list (random 1-8 KiB: one page_find per 4 mallocs). Pages are extended lazily and
  * touched blocks are reused first, so a bigger page does not raise RSS by itself. Figures
  * for 8, 32, 64 and 128 blocks are in docs/architecture.md. */
 #define MIN_BLOCKS_PER_PAGE 8
 #define MEDIUM_BLOCKS_PER_PAGE 128
-#define MEDIUM_MAX_SLICES 32
+/* 31 slices: two such pages and the header (slice 0) fill a segment, so the pages of the big
+ * classes lie side by side in memory instead of one to a segment after an empty half. */
+#define MEDIUM_MAX_SLICES 31
 
 void size_class_init(void) {
     for (size_t c = 0; c < CLASS_COUNT; c++) {
@@ -32,9 +34,11 @@ void size_class_init(void) {
         hk_class_size[c] = (uint32_t)size;
         size_t blocks = c < SMALL_CLASSES ? MIN_BLOCKS_PER_PAGE : MEDIUM_BLOCKS_PER_PAGE;
         size_t slices = (size * blocks + SLICE_SIZE - 1) / SLICE_SIZE;
-        /* Medium classes take a power of two of slices, placed at its natural alignment
-         * (page_fresh), so malloc's quick link test covers the whole page (page_t.link_mask). */
-        if (c >= SMALL_CLASSES && (slices & (slices - 1)))
+        /* The direct table's medium classes take a power of two of slices (at most 16),
+         * placed at its natural alignment (page_fresh), so malloc's quick link test covers
+         * the whole page (page_t.link_mask). The classes above test links against the page's
+         * span (link_span) and may lie anywhere. */
+        if (c >= SMALL_CLASSES && size <= DIRECT_MAX && (slices & (slices - 1)))
             slices = (size_t)1 << (64 - __builtin_clzll(slices));
         if (slices > MEDIUM_MAX_SLICES) slices = MEDIUM_MAX_SLICES;
         hk_class_slices[c] = (uint8_t)(slices ? slices : 1);

@@ -1,21 +1,33 @@
 /* alloc_links: free-list links of medium blocks (1-8 KiB, pages of several slices that the
- * malloc fast path follows links across). A list whose links cross slices is handed out whole
- * and intact; a freed block's link forged to point outside its page (into the segment header,
- * into another page) or inside it at no 16-byte alignment is reported once and never handed
- * out. Needs HAKMEM_BAD_FREE=warn (re-executes itself with it when unset). */
+ * malloc fast path follows links across with its mask test; 10-110 KiB, pages anywhere in
+ * their segment whose links the medium path tests against the page's span). A list whose
+ * links cross slices is handed out whole and intact; a freed block's link forged to point
+ * outside its page (into the segment header, into another page; for the span-tested pages
+ * also just past the page's last block, which the mask test admits while it stays in the
+ * page's slices) or inside it at no 16-byte alignment is reported once and never handed
+ * out. Needs
+ * HAKMEM_BAD_FREE=warn (re-executes itself with it when unset). */
 #include <unistd.h>
 
 #include "alloc_test.h"
+#include "../src/internal.h" /* where a page's blocks end */
 
 #define NAME "alloc_links"
 
-static const size_t sizes[] = {1100, 1400, 1700, 2000, 2400, 3000, 3500, 4000, 5000, 6000, 7000, 8000};
+static const size_t sizes[] = {1100, 1400, 1700,  2000,  2400,  3000,  3500,  4000,  5000,
+                               6000, 7000, 8000,  10000, 16000, 24000, 40000, 60000, 110000};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 #define K 200 /* blocks per size: more than 64 KiB of them, so the page spans several slices */
 
-enum { FORGE_HEADER, FORGE_OTHER_PAGE, FORGE_MISALIGNED, FORGE_KINDS };
+enum { FORGE_HEADER, FORGE_OTHER_PAGE, FORGE_MISALIGNED, FORGE_PAST_PAGE, FORGE_KINDS };
 static const char *forge_name[] = {"the segment header", "a block of another page",
-                                   "inside a live block, misaligned"};
+                                   "inside a live block, misaligned", "just past the page's blocks"};
+
+/* The first address after the blocks of p's page (16-byte aligned, like every block). */
+static char *past_page(char *p) {
+    page_t *pg = hk_page_of((segment_t *)((uintptr_t)p & ~SEG_MASK), p);
+    return (char *)(pg->start + (uintptr_t)pg->reserved * pg->block_size);
+}
 
 static int report_fd;
 
@@ -72,19 +84,21 @@ static void one_size(size_t n, off_t *pos) {
     char *other = malloc(100); /* a small block: another page */
     REQUIRE(other != NULL, "malloc(100)");
     for (int kind = 0; kind < FORGE_KINDS; kind++) {
+        if (kind == FORGE_PAST_PAGE && n <= DIRECT_MAX) continue;
         take(blk, n);
-        /* v is freed last (its page's list head); live, in v's slice and so in its page,
-         * stays, so the page cannot empty and go back to its segment. */
+        /* v is freed last (its page's list head); live, in v's page, stays, so the page
+         * cannot empty and go back to its segment. */
         int iv = K / 2;
-        while (iv < K - 1 && (((uintptr_t)blk[iv] ^ (uintptr_t)blk[iv + 1]) >> 16) != 0) iv++;
-        REQUIRE(iv < K - 1, "size %zu: no two blocks in one slice", n);
+        while (iv < K - 1 && past_page(blk[iv]) != past_page(blk[iv + 1])) iv++;
+        REQUIRE(iv < K - 1, "size %zu: no two blocks in one page", n);
         char *v = blk[iv], *live = blk[iv + 1];
         for (int i = 0; i < K; i++)
             if (i != iv && i != iv + 1) free(blk[i]);
         free(v);
         char *target = kind == FORGE_HEADER ? (char *)((uintptr_t)v & ~(uintptr_t)(4 * MiB - 1)) + 4096
                        : kind == FORGE_OTHER_PAGE ? other
-                                                  : live + 8;
+                       : kind == FORGE_MISALIGNED ? live + 8
+                                                  : past_page(v);
         memcpy(v, &target, sizeof target); /* a write after free */
         int handed = 0, m = 0, seen_v = 0;
         while (m < 4 * K && !seen_v) { /* until malloc pops v and meets its link */

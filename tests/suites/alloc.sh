@@ -42,8 +42,9 @@ t alloc_free_race/preload-warn env HAKMEM_BAD_FREE=warn LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_free_race
 t alloc_free_race/hk-warn env HAKMEM_BAD_FREE=warn build/tests/alloc_free_race.hk
 
-# Medium free lists (1-8 KiB pages of several slices): intact links across slices followed,
-# forged ones (segment header, another page, misaligned) reported once and never followed.
+# Medium free lists (1-8 KiB pages of several slices, 10-110 KiB pages tested by their span):
+# intact links across slices followed, forged ones (segment header, another page, misaligned,
+# past the page's blocks) reported once and never followed.
 t alloc_links/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_links
 t alloc_links/hk build/tests/alloc_links.hk
 
