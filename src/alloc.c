@@ -20,7 +20,7 @@ static inline __attribute__((always_inline)) void *pop_checked(heap_t *h, page_t
     block_t *next = b->next;
     /* quick: a link that passes the page's quick test (that of the malloc fast path, which
      * covers the whole page for a medium page) is taken as sound without the full test. */
-    int near = quick && likely(hk_link_near(pg, b, next, hk_class_size[pg->class_idx] > DIRECT_MAX));
+    int near = quick && likely(hk_link_near(pg, b, next, hk_class_ranged(pg->class_idx)));
     if (!near && unlikely(!hk_link_sound(pg, next))) {
         hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
         next = NULL;

@@ -365,10 +365,19 @@ static inline segment_t *hk_page_segment(const page_t *pg) {
     return (segment_t *)((uintptr_t)pg & ~SEG_MASK);
 }
 
-static inline uint8_t *hk_page_start(page_t *pg) {
+static inline uint8_t *hk_page_start(const page_t *pg) {
     segment_t *seg = hk_page_segment(pg);
     return (uint8_t *)seg + (size_t)(pg - seg->slices) * SLICE_SIZE;
 }
+
+/* Bytes from pg's first slice to its first block (MEDIUM_BLOCK_OFFSET, a hardened lead). */
+static inline size_t hk_page_lead(const page_t *pg) {
+    return (size_t)(pg->start - (uintptr_t)hk_page_start(pg));
+}
+
+/* The classes above the direct table: their pages lie anywhere in a segment, and malloc tests
+ * their links against the page's span (page_t.link_span) instead of a mask. */
+static inline int hk_class_ranged(size_t cls) { return hk_class_size[cls] > DIRECT_MAX; }
 
 /* The usable size of pg's blocks: the stride less the 64 bytes between blocks of a page
  * whose first block starts MEDIUM_BLOCK_OFFSET in (no other page's start has bit 6 set:
@@ -399,7 +408,7 @@ static inline void hk_page_set_block_size(page_t *pg, size_t size) {
 /* Set a fresh class page's quick link test (page_t.link_mask, link_span) once its start and
  * reserved count are final. */
 static inline void hk_page_set_link(page_t *pg) {
-    if (hk_class_size[pg->class_idx] > DIRECT_MAX) {
+    if (hk_class_ranged(pg->class_idx)) {
         pg->link_span = (uintptr_t)pg->reserved * pg->block_size >> 4;
         return;
     }

@@ -118,7 +118,7 @@ static void page_extend(heap_t *h, page_t *pg) {
      * per block above 4 KiB). */
     if (pg->warm_slices) {
         size_t warm = ((size_t)pg->warm_slices * SLICE_SIZE -
-                       (size_t)(pg->start - (uintptr_t)hk_page_start(pg))) / bsize;
+                       hk_page_lead(pg)) / bsize;
         if (warm > pg->capacity + n) n = warm - pg->capacity;
     }
     size_t left = (size_t)pg->reserved - pg->capacity;
@@ -283,10 +283,9 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
         queue_push_front(h, pg);
         return pg;
     }
-    /* Medium pages at their tile places (seg_page_alloc): for the direct table's (a power of
-     * two of slices) their natural alignment, so links between their slices pass malloc's
-     * quick test. */
-    size_t align = hk_class_size[cls] > SMALL_MAX ? slices : 1;
+    /* The direct table's medium pages (a power of two of slices) at their natural
+     * alignment: links between their slices then pass malloc's quick test. */
+    size_t align = hk_class_size[cls] > SMALL_MAX && !hk_class_ranged(cls) ? slices : 1;
     pg = seg_page_alloc(h, slices, align, cls);
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
@@ -425,12 +424,11 @@ static page_t *extend_current(heap_t *h, page_t *pg) {
  * extended over fresh memory, 216 faults a round). page_find takes the mark away when the
  * fresh page found no such memory, so the class's pages are extended again from then on. */
 static int resident_before_extend(heap_t *h, const page_t *pg) {
-    if (hk_class_size[pg->class_idx] <= DIRECT_MAX) return 0;
+    if (!hk_class_ranged(pg->class_idx)) return 0;
     uint64_t resident = atomic_load_explicit(&h->freed_classes, memory_order_relaxed) |
                         atomic_load_explicit(&h->spare_classes, memory_order_relaxed);
     if (!(resident >> pg->class_idx & 1)) return 0;
-    size_t next = (size_t)(pg->start - (uintptr_t)hk_page_start((page_t *)pg)) +
-                  (size_t)pg->capacity * pg->block_size;
+    size_t next = hk_page_lead(pg) + (size_t)pg->capacity * pg->block_size;
     return next >= (size_t)pg->warm_slices * SLICE_SIZE;
 }
 

@@ -170,12 +170,11 @@ static segment_t *seg_obtain(void) {
 }
 
 /* Index of the first run of `k` set bits in `mask` starting at a multiple of `align` (a
- * power of two up to 32), or -1. `align == k` asks for the page's tile places instead (see
- * seg_page_alloc): the multiples of k for a power of two, else 1 + the multiples of k. */
+ * power of two up to 32), or -1. */
 static int find_run(uint64_t mask, size_t k, size_t align) {
-    if (align > 1 && align == k) { /* test each place */
+    if (align > 1 && align == k) { /* a page of a power of two of slices: test each place */
         uint64_t run = hk_slice_run_mask(0, k);
-        for (size_t i = k & (k - 1) ? 1 : 0; i + k <= SLICES_PER_SEG; i += k)
+        for (size_t i = 0; i < SLICES_PER_SEG; i += k)
             if (((mask >> i) & run) == run) return (int)i;
         return -1;
     }
@@ -286,7 +285,7 @@ static void seg_slices_free(segment_t *seg, page_t *pg) {
     int class_page = pg->reserved != 0 && pg->class_idx != LARGE_CLASS;
     /* the page's extent from its start up to the end of its last carved block (a run: of
      * what its block was asked to hold) */
-    size_t carved_end = (size_t)(pg->start - (uintptr_t)hk_page_start(pg)) +
+    size_t carved_end = hk_page_lead(pg) +
                         (pg->class_idx == LARGE_CLASS ? pg->run_written
                                                       : (size_t)pg->capacity * pg->block_size);
     seg->warm_mask &= ~hk_slice_run_mask(first, k);
@@ -511,14 +510,11 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
     return seg_try_alloc(seg, k, cls, align, fills);
 }
 
-/* A size-class page of k slices. `align` (a power of two up to 32 slices, or k) is where it
+/* A size-class page of k slices. `align` (a power of two up to 16 slices) is where it
  * should start: a medium page of the direct table placed at a multiple of its own slice
- * count lets the malloc fast path follow links across its slices (page_t.link_mask); a
- * bigger class's page (k not a power of two) at 1 + a multiple of k, after the header, so
- * that its pages tile segments the same way every time and a page put where one of its class
- * was lays its blocks on the 4 KiB pages that one wrote. A run there is preferred at each
- * step (resident, then any slices of the heap's segments), but never at the price of a page
- * fault or a fresh segment. */
+ * count lets the malloc fast path follow links across its slices (page_t.link_mask). A run
+ * there is preferred at each step (resident, then any slices of the heap's segments), but
+ * never at the price of a page fault or a fresh segment. */
 page_t *seg_page_alloc(heap_t *h, size_t k, size_t align, size_t cls) {
     pthread_mutex_lock(&h->seg_lock);
     page_t *pg = seg_page_alloc_locked(h, k, cls, align, 0);
@@ -596,7 +592,7 @@ page_t *seg_spare_take(heap_t *h, size_t cls, size_t offset) {
     if (!(atomic_load_explicit(&h->spare_classes, memory_order_relaxed) >> cls & 1)) return NULL;
     pthread_mutex_lock(&h->seg_lock);
     page_t **pp = &h->spares[cls], *pg;
-    while ((pg = *pp) != NULL && pg->start - (uintptr_t)hk_page_start(pg) != offset) pp = &pg->next;
+    while ((pg = *pp) != NULL && hk_page_lead(pg) != offset) pp = &pg->next;
     if (pg) {
         *pp = pg->next;
         pg->next = NULL;
