@@ -21,20 +21,28 @@ static inline __attribute__((always_inline)) void *pop_checked(heap_t *h, page_t
     /* quick: a link that passes the page's quick test (that of the malloc fast path, which
      * covers the whole page for a medium page) is taken as sound without the full test. */
     int near = quick && likely(hk_link_near(pg, b, next, hk_class_ranged(pg->class_idx)));
-    if (!near && unlikely(!hk_link_sound(pg, next))) {
+    if (!near && unlikely(!hk_list_end(next) && !hk_link_sound(pg, next))) {
         hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
         next = NULL;
     }
-    pg->free = next;
+    pg->free = hk_list_end(next) ? HK_FREE_END : next;
     return hk_handed_out(h, pg, b);
 }
 
-/* The malloc fast path's pop when the link leaves b's slice or is misaligned. */
-HK_NOINLINE void *hk_pop_far(heap_t *h, page_t *pg, block_t *b) { return pop_checked(h, pg, b, 0); }
+/* The malloc fast path's pop when the link leaves b's slice or is misaligned, or when the
+ * list was empty (b is the end marker): malloc's slow path then, for `size`. */
+HK_NOINLINE void *hk_pop_far(heap_t *h, page_t *pg, block_t *b, size_t size) {
+    if (unlikely(hk_free_none(b))) {
+        /* the pop stored the other end marker; the threads without a heap share that page */
+        if (pg != &hk_page_empty) pg->free = HK_FREE_END;
+        return hk_malloc_generic(size, h);
+    }
+    return pop_checked(h, pg, b, 0);
+}
 
 static inline __attribute__((always_inline)) void *alloc_from_class(heap_t *h, size_t cls) {
     page_t *pg = h->queues[cls].first;
-    if (unlikely(pg == NULL || pg->free == NULL)) {
+    if (unlikely(pg == NULL || hk_free_none(pg->free))) {
         pg = page_find(h, cls);
         if (pg == NULL) return NULL;
     }
@@ -45,7 +53,7 @@ static inline __attribute__((always_inline)) void *alloc_from_class(heap_t *h, s
  * serve it (page_find_aligned). */
 static inline void *alloc_aligned_from_class(heap_t *h, size_t cls, size_t align) {
     page_t *pg = h->queues[cls].first;
-    if (unlikely(pg == NULL || pg->free == NULL || (pg->start & (align - 1)) != 0)) {
+    if (unlikely(pg == NULL || hk_free_none(pg->free) || (pg->start & (align - 1)) != 0)) {
         pg = page_find_aligned(h, cls, align);
         if (pg == NULL) return NULL;
     }
@@ -54,18 +62,16 @@ static inline void *alloc_aligned_from_class(heap_t *h, size_t cls, size_t align
 
 /* malloc above DIRECT_MAX, from the inline path: one table load finds the class's queue, and
  * its current page is popped as the inline path pops (the same link test, the head stored before
- * it). Every other case is a tail call, so this needs no stack frame: a size above MEDIUM_MAX,
- * no current page or an empty one (hk_malloc_generic; the static empty heap's queues hold no
- * page, so a thread's first malloc here creates its heap there), a link that fails the quick
- * test (hk_pop_far). Those calls read h again from TLS (it is the same heap): its register
- * then serves the page. */
+ * it). Every other case is a tail call, so this needs no stack frame: a size above MEDIUM_MAX
+ * or no current page (hk_malloc_generic; the static empty heap's queues hold no page, so a
+ * thread's first malloc here creates its heap there), an empty page or a link that fails the
+ * quick test (hk_pop_far). Those calls read h again from TLS (it is the same heap): its
+ * register then serves the page. */
 HK_NOINLINE void *hk_malloc_medium(size_t size, heap_t *h) {
     if (unlikely(size > MEDIUM_MAX)) return hk_malloc_generic(size, hk_heap_tls);
     page_t *pg = ((page_queue_t *)((char *)h + hk_medium_queue[(size - 1) >> 11]))->first;
     if (unlikely(pg == NULL)) return hk_malloc_generic(size, hk_heap_tls);
-    block_t *b = pg->free;
-    if (unlikely(b == NULL)) return hk_malloc_generic(size, hk_heap_tls);
-    return hk_pop_quick(h, pg, b, 0, 1, 1);
+    return hk_pop_quick(h, pg, pg->free, size, 0, 1, 1);
 }
 
 HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {

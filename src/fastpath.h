@@ -27,17 +27,19 @@ static inline __attribute__((always_inline)) void *hk_handed_out(heap_t *h, page
  * The head is stored before the link test (hk_pop_far pops b again from the start), so the
  * test may use next's register, and the empty asm keeps b in the return register (gcc
  * otherwise copies it; the hardened wrapper does not return b). `prefetch`: the new head is
- * prefetched for the next malloc of the class. `far_tls`: hk_pop_far gets the heap from TLS
+ * prefetched for the next malloc of the class. b may be the end marker of an empty list:
+ * hk_pop_far, given the size, then takes malloc's slow path. `far_tls`: hk_pop_far gets the heap from TLS
  * again (the same heap), so that h's register is free for the page after the first load. */
 static inline __attribute__((always_inline)) void *hk_pop_quick(heap_t *h, page_t *pg, block_t *b,
-                                                                 int prefetch, int far_tls, int ranged) {
+                                                                 size_t size, int prefetch,
+                                                                 int far_tls, int ranged) {
     hk_harden_popped(pg, b);
     if (!HAKMEM_HARDENED) __asm__("" : "+a"(b));
     block_t *next = b->next;
-    pg->free = next;
+    HK_HEAD_STORE(pg->free, next);
     if (prefetch) __builtin_prefetch(next);
     if (unlikely(!hk_link_near(pg, b, next, ranged)))
-        return hk_pop_far(far_tls ? hk_heap_tls : h, pg, b);
+        return hk_pop_far(far_tls ? hk_heap_tls : h, pg, b, size);
     return hk_handed_out(h, pg, b);
 }
 
@@ -45,12 +47,12 @@ static inline void *hk_malloc_fast(size_t size) {
     heap_t *h = hk_heap_tls;
     if (likely(size <= DIRECT_MAX)) {
         page_t *pg = h->direct[(size + 15) >> 4];
-        block_t *b = pg->free;
-        /* The prefetch: a page's free blocks may have been freed long ago, and the next
-         * malloc's load of the link is otherwise a cache miss then (redis: most of its malloc
-         * time). It costs no instruction. */
-        if (likely(b != NULL)) return hk_pop_quick(h, pg, b, 1, 0, 0);
-        return hk_malloc_generic(size, h);
+        /* The head is never NULL: an empty list's is the end marker (HK_FREE_END), whose link
+         * fails the quick test, so hk_pop_far finds it empty. The prefetch: a page's free
+         * blocks may have been freed long ago, and the next malloc's load of the link is
+         * otherwise a cache miss then (redis: most of its malloc time). It costs no
+         * instruction. */
+        return hk_pop_quick(h, pg, HK_HEAD_LOAD(pg->free), size, 1, 0, 0);
     }
     return hk_malloc_medium(size, h);
 }

@@ -271,9 +271,9 @@ void hk_hard_thread_exit(void) {
  * (hk_pop_far): the mark, replaced by a sealed one at the first call, says it is done. */
 void hk_hard_popped(page_t *pg, block_t *b) {
     uintptr_t done = (uintptr_t)pg ^ get_secret();
-    if (b->freed == done) return;
+    if (hk_free_none(b) || b->freed == done) return; /* an empty list, or checked already */
     block_t *next = hk_hard_next(b);
-    if (!hk_link_sound(pg, next)) {
+    if (!hk_list_end(next) && !hk_link_sound(pg, next)) {
         hk_heap_error("malloc", HK_ERR_LINK, b->next, pg->block_size, 0);
         next = NULL;
     }

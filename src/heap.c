@@ -13,7 +13,11 @@ __thread heap_t *hk_heap_tls __attribute__((tls_model("initial-exec"))) = &hk_he
 /* Set once the thread's heap has been handed off at exit: later frees (other libraries'
  * thread-exit destructors) must not create a heap that nothing would hand off again. */
 __thread uint8_t hk_heap_exited __attribute__((tls_model("initial-exec")));
-page_t hk_page_empty;
+const uintptr_t hk_free_end[2] = {(uintptr_t)&hk_free_end[1], (uintptr_t)&hk_free_end[0]};
+/* The page of a class with none (and of every class of the empty heap): its list is empty,
+ * and its link mask fails any link, so malloc's pop takes the cold path. Threads that have
+ * no heap yet store its head concurrently, each an end marker (hk_pop_quick). */
+page_t hk_page_empty = {.free = HK_FREE_END, .link_mask = ~(uintptr_t)0};
 /* A thread that never allocated points here: every lookup misses into the slow path. */
 heap_t hk_heap_empty = {.direct = {[0 ... DIRECT_COUNT - 1] = &hk_page_empty}};
 

@@ -75,6 +75,24 @@ typedef struct block_s {
     uintptr_t freed;
 } block_t;
 
+/* The end of a page's free list and the head of an empty one, in place of NULL: a location
+ * that can be read, so malloc's inline pop loads the head's link without testing the head
+ * first. The link at hk_free_end[0] is the address of hk_free_end[1] and that one's the
+ * address of hk_free_end[0]: a pop of either stores the other, and both fail every page's
+ * quick link test (they differ in bit 3 and lie in no page), so the pop's cold path sees
+ * the end there (hk_free_none). A list spliced from remote frees ends in NULL, which ends a
+ * list as well (hk_list_end); only a page's head is never NULL. */
+extern const uintptr_t hk_free_end[2];
+#define HK_FREE_END ((block_t *)&hk_free_end[0])
+
+/* 1 when b, a page's free-list head, is the end marker: the list is empty. */
+static inline int hk_free_none(const block_t *b) {
+    return (uintptr_t)b - (uintptr_t)hk_free_end < sizeof hk_free_end;
+}
+
+/* 1 when b, a link of a page's free list, ends the list. */
+static inline int hk_list_end(const block_t *b) { return b == NULL || hk_free_none(b); }
+
 struct heap_s;
 
 /* One page: a run of slices holding blocks of one class. The owner thread's malloc pops
@@ -305,6 +323,17 @@ extern uint8_t hk_class_slices[CLASS_COUNT];
 #define HK_PEEK(obj, type) atomic_load_explicit(&(obj), memory_order_relaxed)
 #else
 #define HK_PEEK(obj, type) (*(const type *)&(obj))
+#endif
+/* The head of a page's free list, read and stored by malloc's inline pop: only the owner's
+ * pops and pushes touch a real page's, but the threads without a heap yet all pop the
+ * shared hk_page_empty's (each storing an end marker there). Relaxed atomics under
+ * ThreadSanitizer, which then sees no race; plain accesses otherwise. */
+#ifdef HK_TSAN
+#define HK_HEAD_LOAD(obj) __atomic_load_n(&(obj), __ATOMIC_RELAXED)
+#define HK_HEAD_STORE(obj, v) __atomic_store_n(&(obj), (v), __ATOMIC_RELAXED)
+#else
+#define HK_HEAD_LOAD(obj) (obj)
+#define HK_HEAD_STORE(obj, v) ((obj) = (v))
 #endif
 static inline uintptr_t hk_thread_self(void) {
     uintptr_t tid;
@@ -567,7 +596,7 @@ void hk_free_slow(segment_t *seg, page_t *pg, void *p);
 void hk_free_marked(page_t *pg, block_t *b);
 void hk_free_other(void *p);
 void hk_free_unowned(void *p);
-void *hk_pop_far(heap_t *h, page_t *pg, block_t *b);
+void *hk_pop_far(heap_t *h, page_t *pg, block_t *b, size_t size);
 void *hk_alloc_aligned_raw(size_t align, size_t size);
 size_t hk_block_size(const void *p);
 

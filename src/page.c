@@ -88,7 +88,7 @@ static size_t page_collect(page_t *pg) {
         hk_heap_error("free", HK_ERR_RACE, list, pg->block_size, 0);
         return 0;
     }
-    if (likely(pg->free == NULL)) {
+    if (likely(hk_free_none(pg->free))) {
         pg->free = list;
         pg->used -= n;
         return n;
@@ -263,7 +263,7 @@ static void collect_full(heap_t *h) {
                 page_unfull(h, pg);
                 queue_move_front(h, pg);
                 h->empty_current |= 1ull << cls;
-            } else if (cls != LARGE_CLASS && pg->free) {
+            } else if (cls != LARGE_CLASS && !hk_free_none(pg->free)) {
                 page_unfull(h, pg);
             } else {
                 used_park(pg); /* still full (its remote list was dropped as damaged) */
@@ -366,7 +366,7 @@ void page_purge_sparse(heap_t *h) {
             }
             if (pg->sparse_looks >= SPARSE_LOOKS || ++pg->sparse_looks < SPARSE_LOOKS) continue;
             size_t n = (size_t)pg->capacity - pg->used; /* free blocks: bounds the walk */
-            for (block_t *b = pg->free; b && n; b = hk_harden_next(b), n--) {
+            for (block_t *b = pg->free; !hk_list_end(b) && n; b = hk_harden_next(b), n--) {
                 uintptr_t lo = ((uintptr_t)b + sizeof(block_t) + 4095) & ~(uintptr_t)4095;
                 uintptr_t hi = ((uintptr_t)b + pg->block_size) & ~(uintptr_t)4095;
                 if (hi > lo) os_purge((void *)lo, hi - lo);
@@ -392,14 +392,14 @@ static inline __attribute__((always_inline)) page_t *queue_pick(heap_t *h, size_
             }
             continue;
         }
-        if (pg->free == NULL) page_collect(pg); /* one with free blocks can wait */
+        if (hk_free_none(pg->free)) page_collect(pg); /* one with free blocks can wait */
         /* Blocks already touched come before fresh ones: extend only when no page of the
          * class has a free block (keeps RSS at the working set with big medium pages). */
-        if (pg->free == NULL && pg->capacity < pg->reserved) {
+        if (hk_free_none(pg->free) && pg->capacity < pg->reserved) {
             if (!*extendable) *extendable = pg;
             continue;
         }
-        if (pg->free != NULL || page_to_full(h, pg)) {
+        if (!hk_free_none(pg->free) || page_to_full(h, pg)) {
             queue_move_front(h, pg);
             pg->sparse_looks = 0;
             return pg;
@@ -522,6 +522,6 @@ int page_adopt(heap_t *h, page_t *pg) {
     }
     queue_push_back(h, pg);
     h->carved += (size_t)pg->capacity * pg->block_size;
-    if (pg->free == NULL && pg->capacity == pg->reserved) page_to_full(h, pg);
+    if (hk_free_none(pg->free) && pg->capacity == pg->reserved) page_to_full(h, pg);
     return 1;
 }

@@ -225,6 +225,7 @@ static page_t *seg_take_run(segment_t *seg, size_t first, size_t k, size_t cls) 
     stats_add(&hk_counters.committed, &hk_counters.committed_peak, clean * (int64_t)SLICE_SIZE);
     page_t *pg = &seg->slices[first];
     memset(pg, 0, sizeof *pg);
+    pg->free = HK_FREE_END;
     pg->is_zero = (seg->dirty_mask & run) == 0;
     pg->warm_slices = (uint8_t)warm_slices(seg, first, k, cls);
     pg->slice_count = (uint8_t)k;
