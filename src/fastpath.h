@@ -69,24 +69,6 @@ static inline void hk_free_local(page_t *pg, block_t *b) {
     if (unlikely(--pg->used == 0)) page_free_slow(hk_heap_tls, pg); /* emptied, or full */
 }
 
-/* hk_page_of for the free path, which has si = p >> SEG_SHIFT already: p >> SLICE_SHIFT is
- * si * SLICES_PER_SEG + the slice, so the map entry's address is si * (SEG_SIZE - the map's
- * size) + (p >> SLICE_SHIFT) * 8 + the map's offset: a multiply and a shift, no masks (two
- * instructions fewer than masking out the segment and the slice). The multiply is written
- * out for x86-64: gcc otherwise turns it into shifts and a subtract, or folds the sum back
- * into the masked form. */
-static inline page_t *hk_page_of_index(uintptr_t si, const void *p) {
-    enum { stride = SEG_SIZE - sizeof(((segment_t *)0)->page_map) };
-    uintptr_t base;
-#if defined(__x86_64__)
-    __asm__("imul %2, %1, %0" : "=r"(base) : "r"(si), "i"(stride) : "cc");
-#else
-    base = si * stride;
-#endif
-    return *(page_t *const *)(base + ((uintptr_t)p >> SLICE_SHIFT) * sizeof(page_t *) +
-                              offsetof(segment_t, page_map));
-}
-
 static inline void hk_free_fast(void *p) {
     /* p's own segment index, not hk_segment_index's (p-1): a huge block at offset SEG_SIZE,
      * the one block it misses, is found by hk_free_other. */

@@ -48,9 +48,8 @@ HK_NOINLINE void hk_free_other(void *p) {
  * or huge: an exited thread's orphaned segments, cached and huge ones. */
 HK_NOINLINE void hk_free_unowned(void *p) {
     uintptr_t si = (uintptr_t)p >> SEG_SHIFT, owner = HK_PEEK(hk_seg_owner[si], uintptr_t);
-    segment_t *seg = (segment_t *)(si << SEG_SHIFT);
-    if (likely(owner > HK_OWNER_NONE)) free_foreign(hk_page_of(seg, p), p);
-    else if (owner == HK_OWNER_NONE) hk_free_slow(seg, hk_page_of(seg, p), p);
+    if (likely(owner > HK_OWNER_NONE)) free_foreign(hk_page_of_index(si, p), p);
+    else if (owner == HK_OWNER_NONE) hk_free_slow((segment_t *)(si << SEG_SHIFT), hk_page_of_index(si, p), p);
     else hk_free_other(p);
 }
 
@@ -95,7 +94,7 @@ HK_API size_t hk_usable_size(const void *p) {
     uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
     if (likely(si < HK_PEEK(hk_seg_count, uintptr_t)) &&
         likely(HK_PEEK(hk_seg_owner[si], uintptr_t) == hk_thread_self())) {
-        page_t *pg = hk_page_of((segment_t *)(si << SEG_SHIFT), p);
+        page_t *pg = hk_page_of_index(si, p);
         return hk_block_live(pg, p) ? hk_page_usable(pg) : 0;
     }
     return hk_block_size(p);
