@@ -63,8 +63,34 @@ static HK_NOINLINE void *realloc_run(page_t *pg, void *p, size_t size) {
     return realloc_move(p, old, size);
 }
 
+static HK_NOINLINE void *realloc_slow(void *p, size_t size);
+
+/* A block of a segment this thread owns (so a normal one: its header's kind is not read)
+ * whose new size it still holds without wasting more than half of it (or, a slice run,
+ * without freeing a slice): found and checked as
+ * free's fast path finds and checks a block (the owner's copy of the carved-block test, the
+ * free mark), and kept. Programs that grow strings a few bytes at a time call little else.
+ * NULL (no segment at index 0) and every other case take realloc_slow, which looks again. */
 HK_API void *hk_realloc(void *p, size_t size) {
     if (hk_hardened()) return hk_hard_realloc(p, size);
+    uintptr_t si = (uintptr_t)p >> SEG_SHIFT;
+    if (likely(si < HK_PEEK(hk_seg_count, uintptr_t)) &&
+        likely(HK_PEEK(hk_seg_owner[si], uintptr_t) == hk_thread_self())) {
+        page_t *pg = hk_page_of_index(si, p);
+        if (likely(((block_t *)p)->freed != (uintptr_t)pg &&
+                   hk_carved_offset(pg, (uintptr_t)p - pg->start))) {
+            size_t old = hk_page_usable(pg);
+            if (likely(size <= old)) { /* size 0 fails both: old >= 16, and it needs no slice */
+                if (likely(size >= old / 2)) return p;
+                if (pg->class_idx == LARGE_CLASS && size > RUN_MIN && slices_for(size) == pg->slice_count)
+                    return p; /* a run keeps its slices while the new size needs all of them */
+            }
+        }
+    }
+    return realloc_slow(p, size);
+}
+
+static HK_NOINLINE void *realloc_slow(void *p, size_t size) {
     if (p == NULL) return hk_malloc_inline(size);
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
         hk_free_inline(p);
