@@ -41,6 +41,26 @@ $(ALLOC_TSAN_BINS): $(BUILD)/tsan/alloc_%: tests/alloc_%.c $(ALLOC_TEST_HDRS) $(
 	$(CC) $(ALLOC_TEST_CFLAGS) $(ALLOC_TSAN_FLAGS) -DHK_TEST_PREFIXED $< $(ALLOC_TSAN_OBJS) \
 	    -o $@ -lpthread -ldl
 
+# The allocator's first call made by a library's constructor, before hakmem's process init
+# (tests/alloc_first_call.c, linked with tests/first_call_lib.c): preload build only.
+FIRST_CALL_LIB := $(BUILD)/tests/libfirst_call.so
+FIRST_CALL_BIN := $(BUILD)/tests/alloc_first_call
+TEST_BINS += $(FIRST_CALL_BIN)
+$(FIRST_CALL_LIB): tests/first_call_lib.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLOC_TEST_CFLAGS) -fPIC -shared $< -o $@
+$(FIRST_CALL_BIN): tests/alloc_first_call.c $(ALLOC_TEST_HDRS) $(FIRST_CALL_LIB)
+	$(CC) $(ALLOC_TEST_CFLAGS) $< -o $@ -L$(BUILD)/tests -lfirst_call -Wl,-rpath,'$$ORIGIN' \
+	    -lpthread -ldl
+
+# A C++ program for the real-program suite (tests/suites/programs.sh): its runtime allocates
+# before the preloaded allocator's init.
+CXX_PROGRAM_BIN := $(BUILD)/tests/workload_cxx
+TEST_BINS += $(CXX_PROGRAM_BIN)
+$(CXX_PROGRAM_BIN): tests/programs/workload.cpp
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(WERROR) $< -o $@ -lpthread
+
 .PHONY: alloc-tests
 alloc-tests: $(ALLOC_PRELOAD_BINS)
 

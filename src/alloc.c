@@ -69,7 +69,7 @@ static inline void *alloc_aligned_from_class(heap_t *h, size_t cls, size_t align
  * register then serves the page. */
 HK_NOINLINE void *hk_malloc_medium(size_t size, heap_t *h) {
     if (unlikely(size > MEDIUM_MAX)) return hk_malloc_generic(size, hk_heap_tls);
-    page_t *pg = ((page_queue_t *)((char *)h + hk_medium_queue[(size - 1) >> 11]))->first;
+    page_t *pg = ((page_queue_t *)((char *)h->queues + hk_medium_queue[(size - 1) >> 11]))->first;
     if (unlikely(pg == NULL)) return hk_malloc_generic(size, hk_heap_tls);
     return hk_pop_quick(h, pg, pg->free, size, 0, 1, 1);
 }

@@ -302,7 +302,11 @@ extern __thread uint8_t hk_heap_exited __attribute__((tls_model("initial-exec"))
 extern uint32_t hk_class_size[CLASS_COUNT];
 extern uint8_t hk_small_class[SMALL_LOOKUP_COUNT];
 extern uint8_t hk_medium_class[MEDIUM_MAX >> 11];
-extern uint16_t hk_medium_queue[MEDIUM_MAX >> 11]; /* byte offset in heap_t of the class's queue */
+/* Byte offset of the class's queue in heap_t.queues. Relative to queues, not to the heap: a
+ * malloc above DIRECT_MAX that comes before process init (a C++ runtime's first allocation,
+ * from its constructor) reads the still zero table as queues[0], which the static empty
+ * heap leaves empty, and so takes the slow path that runs init. */
+extern uint16_t hk_medium_queue[MEDIUM_MAX >> 11];
 extern uint8_t hk_class_slices[CLASS_COUNT];
 
 /* ---- inline helpers ---- */

@@ -46,8 +46,7 @@ void size_class_init(void) {
     for (size_t i = 0; i < (MEDIUM_MAX >> 11); i++) { /* n in (i*2K, (i+1)*2K] */
         size_t n = (i + 1) << 11, b = 63 - (size_t)__builtin_clzl(n - 1);
         hk_medium_class[i] = (uint8_t)(SMALL_CLASSES + (b - 10) * 4 + (((n - 1) >> (b - 2)) & 3));
-        hk_medium_queue[i] =
-            (uint16_t)(offsetof(heap_t, queues) + hk_medium_class[i] * sizeof(page_queue_t));
+        hk_medium_queue[i] = (uint16_t)(hk_medium_class[i] * sizeof(page_queue_t));
     }
     for (size_t i = 0; i < SMALL_LOOKUP_COUNT; i++) {
         size_t s = i * 16;

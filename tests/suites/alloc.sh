@@ -48,6 +48,12 @@ t alloc_free_race/hk-warn env HAKMEM_BAD_FREE=warn build/tests/alloc_free_race.h
 t alloc_links/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_links
 t alloc_links/hk build/tests/alloc_links.hk
 
+# The first allocation call, of every kind and tier, made by a library's constructor before
+# hakmem's process init (tests/alloc_first_call.c); the hardened build's entry points too.
+t alloc_first_call/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_first_call
+t alloc_first_call/preload-hardened env LD_PRELOAD="$PWD/build/hardened/libhakmem.so" \
+    build/tests/alloc_first_call
+
 # The C library and the loader free only what hakmem allocated (a foreign pointer would abort).
 t alloc_libc/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_libc
 

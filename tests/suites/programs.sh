@@ -8,6 +8,9 @@ t programs/sqlite3 tests/programs/compare.sh sqlite3 sqlite3 :memory: \
     ".read tests/programs/workload.sql"
 t programs/perl tests/programs/compare.sh perl perl tests/programs/workload.pl
 t programs/cc tests/programs/cc.sh
+# A C++ program (tests/programs/workload.cpp): libstdc++'s first allocation, 72 KiB from its
+# constructor, reaches hakmem before hakmem's own init.
+t programs/cxx tests/programs/compare.sh cxx build/tests/workload_cxx
 # redis-server (Debian's, on its own jemalloc with its background thread) against hakmem under
 # LD_PRELOAD: 100 k keys, FLUSHALL, and hakmem's RSS 2 s later must be at most 1.2x jemalloc's.
 # scripts/redis_bench.py prints "skipped" and passes where redis is not installed.
