@@ -22,7 +22,7 @@ static inline __attribute__((always_inline)) void *pop_checked(heap_t *h, page_t
      * covers the whole page for a medium page) is taken as sound without the full test. */
     int near = quick && likely(hk_link_near(pg, b, next, hk_class_ranged(pg->class_idx)));
     if (!near && unlikely(!hk_list_end(next) && !hk_link_sound(pg, next))) {
-        hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
+        hk_heap_error("malloc", HK_ERR_LINK, b, pg->block_size, (uintptr_t)b->next);
         next = NULL;
     }
     pg->free = hk_list_end(next) ? HK_FREE_END : next;

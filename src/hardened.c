@@ -274,7 +274,7 @@ void hk_hard_popped(page_t *pg, block_t *b) {
     if (hk_free_none(b) || b->freed == done) return; /* an empty list, or checked already */
     block_t *next = hk_hard_next(b);
     if (!hk_list_end(next) && !hk_link_sound(pg, next)) {
-        hk_heap_error("malloc", HK_ERR_LINK, b->next, pg->block_size, 0);
+        hk_heap_error("malloc", HK_ERR_LINK, b, pg->block_size, (uintptr_t)b->next);
         next = NULL;
     }
     if (b->freed != (uintptr_t)pg || !fill_intact((const uint8_t *)b, pg->block_size))

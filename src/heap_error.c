@@ -35,7 +35,7 @@ static const char *const what[] = {
     [HK_ERR_INTERIOR] = "invalid free of ",
     [HK_ERR_NO_BLOCK] = "invalid free of ",
     [HK_ERR_RACE] = "double free of ",
-    [HK_ERR_LINK] = "corrupted free list at ",
+    [HK_ERR_LINK] = "corrupted free list: the free block at ",
     [HK_ERR_OVERFLOW] = "heap overflow past the end of the block at ",
     [HK_ERR_UNDERFLOW] = "heap underflow before the start of the block at ",
     [HK_ERR_FREED_WRITE] = "write after free into ",
@@ -59,16 +59,26 @@ HK_COLD void hk_heap_error(const char *call, int kind, const void *p, size_t blo
         put_num(&l, block, 10);
         put_str(&l, " bytes)");
         break;
-    case HK_ERR_NO_BLOCK: put_str(&l, " (inside hakmem's heap but not a live block; freed already?)"); break;
+    case HK_ERR_NO_BLOCK:
+        put_str(&l, " (inside hakmem's heap, but no live block starts there: never handed out, or"
+                    " freed before?)");
+        break;
     case HK_ERR_RACE:
         put_str(&l, " (block of ");
         put_num(&l, block, 10);
         put_str(&l, " bytes, freed by two threads)");
         break;
     case HK_ERR_LINK:
-        put_str(&l, " (in a page of ");
+        put_str(&l, " holds ");
+        put_num(&l, off, 16);
+        put_str(&l, " where its link to the next one belongs (");
         put_num(&l, block, 10);
         put_str(&l, "-byte blocks: a write after free?)");
+        break;
+    case HK_ERR_OVERFLOW:
+        put_str(&l, " (the bytes after the requested size were overwritten, in a block of ");
+        put_num(&l, block, 10);
+        put_str(&l, " bytes)");
         break;
     case HK_ERR_DOUBLE:
         if (block == 0) {

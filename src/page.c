@@ -96,7 +96,7 @@ static size_t page_collect(page_t *pg) {
     block_t *tail = list, *next;
     for (uint32_t i = 1; (next = hk_harden_next(tail)) != NULL; i++) {
         if (unlikely(i == n || !hk_link_sound(pg, next))) { /* a write after free: cut it off */
-            hk_heap_error("malloc", HK_ERR_LINK, next, pg->block_size, 0);
+            hk_heap_error("malloc", HK_ERR_LINK, tail, pg->block_size, (uintptr_t)tail->next);
             hk_harden_set_next(tail, NULL);
             break;
         }
