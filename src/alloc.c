@@ -16,7 +16,7 @@ static heap_t *heap_get(void) {
  * is reported, and the rest of the list is dropped (its blocks leak) rather than followed. */
 static inline __attribute__((always_inline)) void *pop_checked(heap_t *h, page_t *pg, block_t *b,
                                                                 int quick) {
-    hk_harden_popped(pg, b);
+    b = hk_harden_popped(pg, b);
     block_t *next = b->next;
     /* quick: a link that passes the page's quick test (that of the malloc fast path, which
      * covers the whole page for a medium page) is taken as sound without the full test. */

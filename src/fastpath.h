@@ -33,7 +33,7 @@ static inline __attribute__((always_inline)) void *hk_handed_out(heap_t *h, page
 static inline __attribute__((always_inline)) void *hk_pop_quick(heap_t *h, page_t *pg, block_t *b,
                                                                  size_t size, int prefetch,
                                                                  int far_tls, int ranged) {
-    hk_harden_popped(pg, b);
+    b = hk_harden_popped(pg, b);
     if (!HAKMEM_HARDENED) __asm__("" : "+a"(b));
     block_t *next = b->next;
     HK_HEAD_STORE(pg->free, next);

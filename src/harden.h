@@ -18,7 +18,7 @@ void *hk_hard_realloc(void *p, size_t size);
 void *hk_hard_aligned(size_t align, size_t size);
 void hk_hard_free(void *p);
 size_t hk_hard_usable(const void *p);
-void hk_hard_popped(page_t *pg, block_t *b);
+block_t *hk_hard_popped(page_t *pg, block_t *b);
 void hk_hard_carve(page_t *pg, uint8_t *first, size_t n);
 void hk_hard_fresh_page(page_t *pg);
 void hk_hard_thread_exit(void);
@@ -33,9 +33,10 @@ void hk_hard_set_next(block_t *b, block_t *next);
 /* 1 in the hardened build: the public entry points hand over to hardened.c. */
 static inline int hk_hardened(void) { return HAKMEM_HARDENED; }
 
-/* A block leaves a free list (malloc): check the fill written when it was freed. */
-static inline void hk_harden_popped(page_t *pg, block_t *b) {
-    if (HAKMEM_HARDENED) hk_hard_popped(pg, b);
+/* A block leaves a free list (malloc): check the fill written when it was freed, and that
+ * the head b is a block of the page at all (or the list's end). Returns the block to pop. */
+static inline block_t *hk_harden_popped(page_t *pg, block_t *b) {
+    return HAKMEM_HARDENED ? hk_hard_popped(pg, b) : b;
 }
 
 /* A free block's link where a list is walked or joined (remote lists, batches); malloc's

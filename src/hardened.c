@@ -12,6 +12,7 @@
 #if HAKMEM_HARDENED
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -74,15 +75,45 @@ static block_t *link_code(const block_t *b, const block_t *next) {
 block_t *hk_hard_next(const block_t *b) { return link_code(b, b->next); }
 void hk_hard_set_next(block_t *b, block_t *next) { b->next = link_code(b, next); }
 
+/* A write over a segment's header (a wild pointer, an underflow of a megabyte) replaces what
+ * every call trusts: the program stops with a message rather than run on that (a fault
+ * inside malloc, or blocks handed out twice). `at`: the damaged word or descriptor. */
+static void __attribute__((noreturn)) header_damaged(const char *call, const void *at) {
+    hk_heap_error(call, HK_ERR_META, at, 0, 0);
+    abort(); /* hk_heap_error stops the program for HK_ERR_META; this says so to the compiler */
+}
+
+/* p's page descriptor, from the page map of its segment seg (a normal one): an entry that is
+ * no descriptor of the segment was overwritten. The map is only ever set to descriptors of
+ * its own segment, so another thread's update cannot fail this. */
+static page_t *page_of(const char *call, segment_t *seg, const void *p) {
+    _Static_assert((sizeof(page_t) & (sizeof(page_t) - 1)) == 0, "descriptor size: a power of two");
+    enum { shift = __builtin_ctz(sizeof(page_t)), count = sizeof seg->slice_store / sizeof(page_t) };
+    page_t *pg = hk_page_of(seg, p);
+    /* In the store and at a descriptor's start in one compare: the rotate puts the offset's
+     * low bits on top, so a misaligned one is too large. */
+    uintptr_t off = (uintptr_t)pg - (uintptr_t)seg->slice_store;
+    if (unlikely(((off >> shift) | (off << (64 - shift))) >= count))
+        header_damaged(call, &seg->page_map[((uintptr_t)p >> SLICE_SHIFT) & (SLICES_PER_SEG - 1)]);
+    return pg;
+}
+
 /* The bytes from a live block's start to the next block's, 0 for anything else: its usable
  * size, and in a page with MEDIUM_BLOCK_OFFSET the 64 bytes between blocks too (the stride),
  * so that the pad and the trailer end where the next block starts and an underflow of that
- * block reaches them. */
-static size_t block_extent(const void *p) {
+ * block reaches them. *page: the block's page descriptor in a normal segment, else NULL. */
+static inline __attribute__((always_inline)) size_t block_extent(const char *call, const void *p,
+                                                                 page_t **page) {
     segment_t *seg = hk_segment_of(p);
-    if (seg == NULL || seg->kind != SEG_NORMAL) return hk_block_size(p); /* huge, or not ours */
-    page_t *pg = hk_page_of(seg, p);
-    return hk_block_live(pg, p) ? pg->block_size : 0;
+    *page = NULL;
+    if (seg == NULL) return hk_block_size(p); /* not ours: 0 */
+    if (likely(seg->kind == SEG_NORMAL)) {
+        page_t *pg = *page = page_of(call, seg, p);
+        return hk_block_live(pg, p) ? pg->block_size : 0;
+    }
+    if (unlikely(seg->kind != SEG_HUGE && seg->kind != SEG_HUGE_CACHED))
+        header_damaged(call, &seg->kind);
+    return hk_block_size(p);
 }
 
 /* A block of a size class that malloc just took off a free list: its first word still
@@ -96,7 +127,11 @@ static uint8_t *handed_out(uint8_t *p, size_t extent) {
 
 /* The block was just handed out for a request of n bytes (block size bs > n + TRAILER - 1). */
 static inline __attribute__((always_inline)) void *decorate(uint8_t *p, size_t n) {
-    size_t bs = block_extent(p);
+    page_t *pg;
+    size_t bs = block_extent("malloc", p, &pg);
+    /* A block malloc just handed out is live in its page, unless the page's descriptor (its
+     * copy of the carved-block test) was overwritten since the pop. */
+    if (unlikely(bs == 0)) header_damaged("malloc", pg);
     size_t pad = bs - TRAILER - n;
     memset(p + n, PAD_BYTE, pad < PAD_MAX ? pad : PAD_MAX);
     uint64_t t = seal(p, n);
@@ -171,7 +206,8 @@ void *hk_hard_calloc(size_t n, size_t size) {
 }
 
 size_t hk_hard_usable(const void *p) {
-    size_t bs = block_extent(p);
+    page_t *pg;
+    size_t bs = block_extent("malloc_usable_size", p, &pg);
     if (bs == 0) return 0;
     size_t n = trailer_size(p, bs);
     return n == SIZE_MAX ? 0 : n;
@@ -183,7 +219,8 @@ void *hk_hard_realloc(void *p, size_t size) {
         hk_hard_free(p);
         return NULL;
     }
-    size_t bs = block_extent(p), old = bs ? trailer_size(p, bs) : 0;
+    page_t *pg;
+    size_t bs = block_extent("realloc", p, &pg), old = bs ? trailer_size(p, bs) : 0;
     if (bs == 0) {
         hk_bad_pointer("realloc", p);
         errno = EINVAL;
@@ -211,7 +248,7 @@ void *hk_hard_realloc(void *p, size_t size) {
 static void release(uint8_t *p) {
     block_t *b = (block_t *)p;
     segment_t *seg = hk_segment_of(p);
-    page_t *pg = hk_page_of(seg, p);
+    page_t *pg = page_of("free", seg, p);
     if (unlikely(b->next != NULL || b->freed != (uintptr_t)pg)) {
         hk_heap_error("free", HK_ERR_FREED_WRITE, p, pg->block_size - TRAILER, 0);
         return; /* leaked: what else was written there is unknown */
@@ -227,7 +264,8 @@ static void release(uint8_t *p) {
 void hk_hard_free(void *ptr) {
     uint8_t *p = ptr;
     if (p == NULL) return;
-    size_t bs = block_extent(p);
+    page_t *pg;
+    size_t bs = block_extent("free", p, &pg);
     if (bs == 0) { /* not a live block: a double free (its mark is set) or a bad pointer */
         hk_bad_pointer("free", p);
         return;
@@ -236,12 +274,10 @@ void hk_hard_free(void *ptr) {
         hk_heap_error("free", HK_ERR_OVERFLOW, p, bs - TRAILER, 0);
         return; /* leaked: its neighbours may be damaged too */
     }
-    segment_t *seg = hk_segment_of(p);
-    if (bs > QUARANTINE_MAX || seg->kind != SEG_NORMAL) {
+    if (bs > QUARANTINE_MAX || pg == NULL) { /* large, or huge */
         hk_free_fast(p);
         return;
     }
-    page_t *pg = hk_page_of(seg, p);
     if (!lead_intact(pg, p)) {
         hk_heap_error("free", HK_ERR_UNDERFLOW, p, bs - TRAILER, 0);
         return; /* leaked, as for a damaged trailer */
@@ -263,15 +299,35 @@ void hk_hard_thread_exit(void) {
     }
 }
 
-/* A block leaves a free list: its link is decoded in place for the pop that follows and
- * must name a carved block of the page (or end the list); its second word must be its free
- * mark (the page's descriptor); past its two link words it must hold zeroes: those its free
- * wrote, or those of a fresh page (hk_hard_fresh_page), so a write into any free block is
- * caught here. The fast path calls this again for a link that leaves the block's slice
- * (hk_pop_far): the mark, replaced by a sealed one at the first call, says it is done. */
-void hk_hard_popped(page_t *pg, block_t *b) {
+/* At exit the exiting thread's quarantine is checked as its blocks would be checked later:
+ * their link words as release does, their fill as malloc does. A write after one of the
+ * program's last frees is so reported before the program ends, not never. Nothing is
+ * released: other destructors and the C library still allocate and free after this. */
+__attribute__((destructor)) static void quarantine_check_at_exit(void) {
+    for (unsigned i = 0; i < QUARANTINE; i++) {
+        uint8_t *p = quarantine[i];
+        if (p == NULL) continue;
+        page_t *pg = page_of("exit", hk_segment_of(p), p);
+        const block_t *b = (const block_t *)p;
+        if (b->next != NULL || b->freed != (uintptr_t)pg || !fill_intact(p, pg->block_size))
+            hk_heap_error("exit", HK_ERR_FREED_WRITE, p, pg->block_size - TRAILER, 0);
+    }
+}
+
+/* A block leaves a free list. The head itself must be a carved block of the page: only the
+ * page's own pops and frees store it, each with a block checked, so anything else (NULL, a
+ * wild address) means a write over the page's descriptor in the segment header, and the
+ * program stops before the head is read (the owner alone writes both, so no race fails it). Its link is decoded in place for the pop that
+ * follows and must name a carved block of the page (or end the list); its second word must be
+ * its free mark (the page's descriptor); past its two link words it must hold zeroes: those
+ * its free wrote, or those of a fresh page (hk_hard_fresh_page), so a write into any free
+ * block is caught here. The fast path calls this again for a link that leaves the block's
+ * slice (hk_pop_far): the mark, replaced by a sealed one at the first call, says it is done. */
+block_t *hk_hard_popped(page_t *pg, block_t *b) {
     uintptr_t done = (uintptr_t)pg ^ get_secret();
-    if (hk_free_none(b) || b->freed == done) return; /* an empty list, or checked already */
+    if (hk_free_none(b)) return b; /* an empty list */
+    if (unlikely(!hk_block_carved(pg, b))) header_damaged("malloc", pg);
+    if (b->freed == done) return b; /* checked already */
     block_t *next = hk_hard_next(b);
     if (!hk_list_end(next) && !hk_link_sound(pg, next)) {
         hk_heap_error("malloc", HK_ERR_LINK, b, pg->block_size, (uintptr_t)b->next);
@@ -281,6 +337,7 @@ void hk_hard_popped(page_t *pg, block_t *b) {
         hk_heap_error("malloc", HK_ERR_FREED_WRITE, b, pg->block_size - TRAILER, 0);
     b->next = next;
     b->freed = done;
+    return b;
 }
 
 /* Link n fresh blocks from `first` in random order (Fisher-Yates over their indices). */

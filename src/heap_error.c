@@ -39,11 +39,15 @@ static const char *const what[] = {
     [HK_ERR_OVERFLOW] = "heap overflow past the end of the block at ",
     [HK_ERR_UNDERFLOW] = "heap underflow before the start of the block at ",
     [HK_ERR_FREED_WRITE] = "write after free into ",
+    [HK_ERR_META] = "heap metadata overwritten at ",
 };
 
 HK_COLD void hk_heap_error(const char *call, int kind, const void *p, size_t block, size_t off) {
     atomic_fetch_add_explicit(&hk_counters.bad_frees, 1, memory_order_relaxed);
-    if (hk_opt.bad_free == HK_BAD_FREE_IGNORE) return;
+    /* A damaged descriptor stops the program in every mode: what the allocator would do next
+     * with that page (hand out, carve, give back its memory) rests on what was overwritten. */
+    int fatal = kind == HK_ERR_META;
+    if (hk_opt.bad_free == HK_BAD_FREE_IGNORE && !fatal) return;
     line_t l = {.n = 0};
     put_str(&l, "hakmem: ");
     put_str(&l, call);
@@ -67,6 +71,10 @@ HK_COLD void hk_heap_error(const char *call, int kind, const void *p, size_t blo
         put_str(&l, " (block of ");
         put_num(&l, block, 10);
         put_str(&l, " bytes, freed by two threads)");
+        break;
+    case HK_ERR_META:
+        put_str(&l, " (in a segment header, which holds the page descriptors: a wild write, such as an"
+                    " underflow far before a block?)");
         break;
     case HK_ERR_LINK:
         put_str(&l, " holds ");
@@ -92,10 +100,10 @@ HK_COLD void hk_heap_error(const char *call, int kind, const void *p, size_t blo
         put_str(&l, " bytes)");
         break;
     }
-    put_str(&l, hk_opt.bad_free == HK_BAD_FREE_WARN ? "; ignored\n" : "\n");
+    put_str(&l, hk_opt.bad_free == HK_BAD_FREE_WARN && !fatal ? "; ignored\n" : "\n");
     ssize_t w = write(2, l.buf, l.n);
     (void)w;
-    if (hk_opt.bad_free == HK_BAD_FREE_ABORT) abort();
+    if (hk_opt.bad_free == HK_BAD_FREE_ABORT || fatal) abort();
 }
 
 /* Say what is wrong with a pointer that is not a live block's start. Reads only hakmem's own

@@ -633,6 +633,7 @@ enum {
     HK_ERR_OVERFLOW,    /* the canary after a block was overwritten (hardened) */
     HK_ERR_UNDERFLOW,   /* the sealed word before a page's first block was overwritten (hardened) */
     HK_ERR_FREED_WRITE, /* a freed block's fill pattern was overwritten (hardened) */
+    HK_ERR_META,        /* a segment header's map or page descriptor overwritten (hardened) */
 };
 enum { HK_BAD_FREE_ABORT, HK_BAD_FREE_WARN, HK_BAD_FREE_IGNORE };
 void hk_heap_error(const char *call, int kind, const void *p, size_t block, size_t off);

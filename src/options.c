@@ -44,7 +44,8 @@ static const struct {
      .meaning = "MiB of freed huge blocks (> 2 MiB) kept for reuse"},
     {.name = "HAKMEM_BAD_FREE", .value = &hk_opt.bad_free, .words = "abort|warn|ignore",
      .meaning = "heap errors (double/invalid free, damaged free list): abort reports and stops, "
-                "warn reports and ignores the call, ignore only counts it"},
+                "warn reports and ignores the call, ignore only counts it (a damaged heap header, "
+                "found by the hardened build, always stops)"},
     {.name = "HAKMEM_BACKGROUND", .value = &hk_opt.background, .min = 0, .max = 1,
      .meaning = "1: a background thread returns free memory while the program is idle"},
     /* clang-format on */

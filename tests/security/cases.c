@@ -3,8 +3,9 @@
  * checks that the blocks it gets stay distinct and intact. Exit codes the runner reads: 0 ran
  * to the end (the error went unnoticed, or the case is benign and behaved), 3 the case saw its
  * error's effect (a secret still readable, a wrong result), 4 the heap handed out damaged or
- * overlapping blocks, 77 the call does not exist in this C library. A signal is the
- * allocator's (or the hardware's) verdict. Built with -fno-builtin so every bad write and
+ * overlapping blocks, 6 the case's own bad write faulted (a guard page, or nothing mapped
+ * there), 77 the call does not exist in this C library. Any other signal is the allocator's
+ * verdict, or a crash inside it. Built with -fno-builtin so every bad write and
  * call stays in the binary. Uses only the libc interface, so it runs under any allocator. */
 #include <alloca.h>
 #include <dlfcn.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <unistd.h>
 
 #define KiB ((size_t)1024)
@@ -30,6 +32,33 @@ static void *opaque(void *p) {
 static size_t opaque_n(size_t n) {
     volatile size_t v = n;
     return v;
+}
+
+/* The bytes the case is writing out of bounds, while it writes them: a fault there stopped
+ * the bad write itself (exit 6), which tells a guard page or unmapped memory from a crash
+ * inside the allocator later on, which keeps the signal. */
+static volatile uintptr_t wild_lo, wild_hi;
+
+static void wild_begin(const void *p, size_t n) {
+    wild_lo = (uintptr_t)p;
+    wild_hi = (uintptr_t)p + n;
+}
+static void wild_end(void) { wild_lo = wild_hi = 0; }
+
+static void on_fault(int sig, siginfo_t *si, void *ctx) {
+    (void)ctx;
+    uintptr_t a = (uintptr_t)si->si_addr;
+    if (a >= wild_lo && a < wild_hi) _exit(6);
+    signal(sig, SIG_DFL); /* the faulting instruction runs again and the signal kills */
+}
+
+static void catch_faults(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
 }
 
 /* Allocate and free blocks of size n, each filled with its own pattern and checked, so a
@@ -255,8 +284,10 @@ static int if_free_aligned_sized(void) {
 /* ---- overflow and underflow: ov_{over,under}_{1,32,1m}_{write,memcpy}_{small,medium,large} */
 static int overflow_case(const char *name) {
     char dir[8], amount[8], how[8], tier[8];
-    if (sscanf(name, "ov_%7[a-z]_%7[0-9m]_%7[a-z]_%7[a-z]", dir, amount, how, tier) != 4) return -1;
+    if (sscanf(name, "ov_%7[a-z]_%7[0-9m]_%7[a-z]_%7[a-z0-9]", dir, amount, how, tier) != 4)
+        return -1;
     size_t n = strcmp(tier, "small") == 0    ? 48
+               : strcmp(tier, "4k") == 0     ? 4 * KiB
                : strcmp(tier, "medium") == 0 ? 16 * KiB
                : strcmp(tier, "large") == 0  ? 300 * KiB
                                              : 0;
@@ -271,9 +302,11 @@ static int overflow_case(const char *name) {
     char *p = malloc(n);
     for (int i = 0; i < 16; i++) memset(keep[i], 'k', n);
     char *at = over ? p + n : p - by;
+    wild_begin(at, by);
     if (memcpy_it) memcpy(opaque(at), src, by);
     else
         for (size_t i = 0; i < by; i++) ((volatile char *)at)[i] = 'A';
+    wild_end();
     free(p);
     for (int i = 0; i < 16; i++) free(keep[i]);
     churn(n);
@@ -313,6 +346,8 @@ static int guard_case(size_t n, int over) {
     if (!p) return 5;
     memset(p, 'k', n);
     volatile char *v = (volatile char *)opaque(p);
+    if (over) wild_begin(p + n, 64 * KiB);
+    else wild_begin(p - 8 * KiB, 8 * KiB);
     for (size_t i = 0; i < (over ? 64 : 8) * KiB; i++) {
         if (over) v[n + i] = 'A';
         else v[-1 - (ptrdiff_t)i] = 'A';
@@ -323,6 +358,23 @@ static int gp_large_over(void) { return guard_case(300 * KiB, 1); }
 static int gp_large_under(void) { return guard_case(300 * KiB, 0); }
 static int gp_huge_over(void) { return guard_case(8 * MiB, 1); }
 static int gp_huge_under(void) { return guard_case(8 * MiB, 0); }
+
+/* A wild write of zeroes 1 MiB below the first 4 KiB block (the first block of its size, as a
+ * program's first stdio buffer is), then more blocks of that size. In hakmem's hardened build
+ * that address lies in the block's segment header, over its page's descriptor; in the
+ * default build below the segment, where nothing is mapped. */
+static int meta_zero(void) {
+    static char zeros[4 * KiB];
+    char *p = malloc(4 * KiB);
+    if (!p) return 5;
+    char *at = p - MiB;
+    wild_begin(at, sizeof zeros);
+    memcpy(opaque(at), zeros, sizeof zeros);
+    wild_end();
+    churn(4 * KiB);
+    free(p);
+    return 0;
+}
 
 /* ---- write after free ---- */
 static int uaf_write(void) {
@@ -341,6 +393,15 @@ static int uaf_write_reuse(void) {
     char *q = malloc(48);
     churn(48);
     free(q);
+    return 0;
+}
+
+/* A write past the link words of a freed 4 KiB block, and no call after it: only a check
+ * at exit can see it. */
+static int uaf_write_exit(void) {
+    char *p = malloc(4 * KiB);
+    free(p);
+    ((volatile char *)opaque(p))[100] = 'A';
     return 0;
 }
 
@@ -471,8 +532,10 @@ static const struct {
     {"gp_large_under", gp_large_under},
     {"gp_huge_over", gp_huge_over},
     {"gp_huge_under", gp_huge_under},
+    {"meta_zero", meta_zero},
     {"uaf_write", uaf_write},
     {"uaf_write_reuse", uaf_write_reuse},
+    {"uaf_write_exit", uaf_write_exit},
     {"uaf_zero", uaf_zero},
     {"uaf_forge_link", uaf_forge_link},
     {"uaf_read_secret", uaf_read_secret},
@@ -490,14 +553,15 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < NCASES; i++) printf("%s\n", cases[i].name);
         static const char *const dirs[] = {"over", "under"}, *const amounts[] = {"1", "32", "1m"},
                                  *const hows[] = {"write", "memcpy"},
-                                 *const tiers[] = {"small", "medium", "large"};
-        for (int t = 0; t < 3; t++)
+                                 *const tiers[] = {"small", "4k", "medium", "large"};
+        for (int t = 0; t < 4; t++)
             for (int d = 0; d < 2; d++)
                 for (int a = 0; a < 3; a++)
                     for (int h = 0; h < 2; h++)
                         printf("ov_%s_%s_%s_%s\n", dirs[d], amounts[a], hows[h], tiers[t]);
         return 0;
     }
+    catch_faults();
     for (size_t i = 0; i < NCASES; i++)
         if (strcmp(argv[1], cases[i].name) == 0) return cases[i].fn();
     int rc = overflow_case(argv[1]);

@@ -6,6 +6,10 @@
 hk_hard="$PWD/build/hardened/libhakmem.so"
 t security/cases python3 tests/security/run.py --build default=build/libhakmem.so \
     --build hardened=build/hardened/libhakmem.so --build glibc= --doc docs/security.md --check
+# A damaged segment header stops the program whatever HAKMEM_BAD_FREE says (ignore, too).
+t hardened/meta_zero-ignore bash -c 'out=$(HAKMEM_BAD_FREE=ignore LD_PRELOAD="$1" \
+    build/tests/security_cases meta_zero 2>&1); rc=$?; echo "$out"; [ "$rc" -eq 134 ] &&
+    grep -q "^hakmem: malloc(): heap metadata overwritten at 0x" <<<"$out"' _ "$hk_hard"
 for prog in conformance crossthread churn fork large libc tiers oversize last_thread append align_limits; do
     t "hardened/alloc_$prog" env HK_TEST_HARDENED=1 LD_PRELOAD="$hk_hard" "build/tests/alloc_$prog"
 done
