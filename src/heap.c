@@ -25,6 +25,7 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static heap_t *heaps_live, *heaps_pool;
 static heap_t *heaps_orphans; /* exited threads' heaps, on the live list too; newest first */
 static _Atomic long orphan_count; /* lets a look for due orphans skip the lock */
+static _Atomic long heap_threads; /* live threads that have a heap (thread_id != 0) */
 static uint8_t *meta_cursor, *meta_end;
 static pthread_key_t heap_key;
 static int heap_key_ready;
@@ -74,6 +75,7 @@ static void heap_thread_exit(void *arg) {
     seg_set_owner_all(h, HK_OWNER_NONE);
     pthread_mutex_lock(&heaps_lock);
     h->thread_id = 0;
+    atomic_fetch_sub_explicit(&heap_threads, 1, memory_order_relaxed);
     h->orphaned_ns = os_now_ns();
     h->next_orphan = heaps_orphans;
     heaps_orphans = h;
@@ -140,6 +142,7 @@ heap_t *heap_init_thread(void) {
         *pick = h->next_orphan;
         atomic_fetch_sub_explicit(&orphan_count, 1, memory_order_relaxed);
         h->thread_id = hk_thread_self();
+        atomic_fetch_add_explicit(&heap_threads, 1, memory_order_relaxed);
         pthread_mutex_unlock(&heaps_lock);
         seg_set_owner_all(h, h->thread_id);
         hk_heap_tls = h;
@@ -160,6 +163,7 @@ heap_t *heap_init_thread(void) {
         pthread_mutex_init(&h->seg_lock, NULL);
         for (size_t i = 0; i < DIRECT_COUNT; i++) h->direct[i] = &hk_page_empty;
         h->thread_id = hk_thread_self();
+        atomic_fetch_add_explicit(&heap_threads, 1, memory_order_relaxed);
         h->next_all = heaps_live;
         heaps_live = h;
     }
@@ -172,6 +176,8 @@ heap_t *heap_init_thread(void) {
 
 void heap_lock_all(void) { pthread_mutex_lock(&heaps_lock); }
 void heap_unlock_all(void) { pthread_mutex_unlock(&heaps_lock); }
+/* 1 while a thread that has a heap lives (the caller's own included, before its exit). */
+int heap_threads_live(void) { return atomic_load_explicit(&heap_threads, memory_order_acquire) != 0; }
 /* The live heaps, linked by next_all; the caller holds heap_lock_all(). */
 heap_t *heap_live_list(void) { return heaps_live; }
 
@@ -208,6 +214,7 @@ void heap_after_fork_child(void) {
         heaps_pool = h;
     }
     if (self == &hk_heap_empty) self = NULL;
+    atomic_store_explicit(&heap_threads, self != NULL, memory_order_relaxed);
     seg_after_fork_child(self);
     if (self) /* every class, the large pseudo-class included */
         atomic_store_explicit(&self->remote_hint, (2ull << LARGE_CLASS) - 1, memory_order_relaxed);

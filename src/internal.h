@@ -582,6 +582,7 @@ heap_t *heap_init_thread(void);
 void heap_lock_all(void);
 void heap_unlock_all(void);
 heap_t *heap_live_list(void);
+int heap_threads_live(void);
 void heap_after_fork_child(void);
 uint64_t heap_purge_due(uint64_t now);
 uint64_t heap_orphans_due(int force);

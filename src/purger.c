@@ -80,16 +80,6 @@ static int alone(void) {
     return threads == 1 || (threads == 2 && state == 'Z');
 }
 
-/* 1 while a thread that has a heap lives: then the process is not down to this thread, and
- * /proc need not be read (nor opened at all, in a program whose sandbox forbids it). */
-static int heap_thread_lives(void) {
-    int any = 0;
-    heap_lock_all();
-    for (heap_t *h = heap_live_list(); h && !any; h = h->next_all) any = h->thread_id != 0;
-    heap_unlock_all();
-    return any;
-}
-
 /* A program whose main() called pthread_exit ends when its last thread does, as glibc counts
  * threads: this one counts too, so once every other thread has exited it returns, and glibc
  * ends the process from here (exit(0), with the program's exit handlers). */
@@ -112,7 +102,9 @@ static void *purger_main(void *arg) {
             if (wait < MIN_SLEEP_NS) wait = MIN_SLEEP_NS;
         }
         if (watch_ns) {
-            if (!heap_thread_lives() && alone()) return NULL;
+            /* while a thread with a heap lives, the process is not down to this one, and /proc
+             * need not be read (nor opened at all, in a program whose sandbox forbids it) */
+            if (!heap_threads_live() && alone()) return NULL;
             if (wait == 0 || watch_ns < wait) wait = watch_ns;
             watch_ns = watch_ns < WATCH_MAX_NS ? watch_ns * 2 : 0;
         }
@@ -161,11 +153,13 @@ void purger_notify(void) {
 void purger_fork_prepare(void) { pthread_mutex_lock(&pass_lock); }
 void purger_fork_parent(void) { pthread_mutex_unlock(&pass_lock); }
 
-/* A thread is exiting (its heap was handed off): wake the purger, which looks whether any
- * other thread is left once this one is gone. */
+/* A thread is exiting (its heap was handed off): if it was the last with a heap, wake the
+ * purger, which looks whether any other thread is left once this one is gone. While others
+ * with a heap live, the last of them to exit wakes it: a program whose threads come and go
+ * does not wake it at every exit (a futex wake and a purge pass each). */
 void purger_thread_exit(void) {
     purger_notify(); /* the orphan falls due after the purge delay; may start the purger */
-    if (atomic_load(&state) != RUNNING) return;
+    if (atomic_load(&state) != RUNNING || heap_threads_live()) return;
     atomic_store(&exits, 1);
     atomic_fetch_add(&wake_seq, 1);
     futex_wake(&wake_seq);

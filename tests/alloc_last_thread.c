@@ -33,6 +33,24 @@ static void *worker_pthread_exit(void *arg) {
     return NULL;
 }
 
+static void *worker_last(void *arg) {
+    (void)arg;
+    churn();
+    sleep(3); /* past the watch (about 2 s) that an earlier exit may have started */
+    return NULL;
+}
+
+/* Exits while worker_last lives: only the last thread with a heap to exit wakes the purger. */
+static void *worker_first(void *arg) {
+    (void)arg;
+    churn();
+    pthread_t t;
+    if (pthread_create(&t, NULL, worker_last, NULL) != 0) _exit(5);
+    pthread_detach(t);
+    usleep(200000);
+    return NULL;
+}
+
 static void *worker_fork(void *arg) {
     (void)arg;
     churn();
@@ -94,5 +112,6 @@ int main(void) {
     hkt_init(NAME);
     run_case("main() calls pthread_exit, a worker ends 200 ms later", worker_pthread_exit, 1);
     run_case("a worker forks, the child's only thread returns", worker_fork, 0);
+    run_case("main() calls pthread_exit, two workers end 3 s apart", worker_first, 1);
     return hkt_finish(NAME);
 }
