@@ -77,9 +77,15 @@ HK_COLD void hk_heap_error(const char *call, int kind, const void *p, size_t blo
                     " underflow far before a block?)");
         break;
     case HK_ERR_LINK:
-        put_str(&l, " holds ");
-        put_num(&l, off, 16);
-        put_str(&l, " where its link to the next one belongs (");
+        /* The hardened build stores links encoded with its secret: the word found there could
+         * give away part of the secret (a link partly overwritten), so it is not shown. */
+        if (hk_hardened()) {
+            put_str(&l, " holds no valid link to the next one (");
+        } else {
+            put_str(&l, " holds ");
+            put_num(&l, off, 16);
+            put_str(&l, " where its link to the next one belongs (");
+        }
         put_num(&l, block, 10);
         put_str(&l, "-byte blocks: a write after free?)");
         break;
