@@ -242,14 +242,19 @@ void *hk_hard_realloc(void *p, size_t size) {
     return q;
 }
 
-/* A quarantined block goes to its free list at last. Its two link words must still be what
- * its free left (NULL and the free mark: a write of zeroes is caught too); a write into the
- * rest meanwhile is caught when malloc hands it out (hk_hard_popped). */
+/* A quarantined block's two link words still hold what its free left: NULL and the free
+ * mark (so a write of zeroes is caught too). */
+static int links_intact(const block_t *b, const page_t *pg) {
+    return b->next == NULL && b->freed == (uintptr_t)pg;
+}
+
+/* A quarantined block goes to its free list at last, its link words intact; a write into
+ * the rest meanwhile is caught when malloc hands it out (hk_hard_popped). */
 static void release(uint8_t *p) {
     block_t *b = (block_t *)p;
     segment_t *seg = hk_segment_of(p);
     page_t *pg = page_of("free", seg, p);
-    if (unlikely(b->next != NULL || b->freed != (uintptr_t)pg)) {
+    if (unlikely(!links_intact(b, pg))) {
         hk_heap_error("free", HK_ERR_FREED_WRITE, p, pg->block_size - TRAILER, 0);
         return; /* leaked: what else was written there is unknown */
     }
@@ -308,8 +313,7 @@ __attribute__((destructor)) static void quarantine_check_at_exit(void) {
         uint8_t *p = quarantine[i];
         if (p == NULL) continue;
         page_t *pg = page_of("exit", hk_segment_of(p), p);
-        const block_t *b = (const block_t *)p;
-        if (b->next != NULL || b->freed != (uintptr_t)pg || !fill_intact(p, pg->block_size))
+        if (!links_intact((const block_t *)p, pg) || !fill_intact(p, pg->block_size))
             hk_heap_error("exit", HK_ERR_FREED_WRITE, p, pg->block_size - TRAILER, 0);
     }
 }
@@ -317,11 +321,11 @@ __attribute__((destructor)) static void quarantine_check_at_exit(void) {
 /* A block leaves a free list. The head itself must be a carved block of the page: only the
  * page's own pops and frees store it, each with a block checked, so anything else (NULL, a
  * wild address) means a write over the page's descriptor in the segment header, and the
- * program stops before the head is read (the owner alone writes both, so no race fails it). Its link is decoded in place for the pop that
- * follows and must name a carved block of the page (or end the list); its second word must be
- * its free mark (the page's descriptor); past its two link words it must hold zeroes: those
- * its free wrote, or those of a fresh page (hk_hard_fresh_page), so a write into any free
- * block is caught here. The fast path calls this again for a link that leaves the block's
+ * program stops before the head is read (the owner alone writes both, so no race fails it).
+ * Its link is decoded in place for the pop that follows and must name a carved block of the
+ * page (or end the list); its second word must be its free mark (the page's descriptor);
+ * past its two link words it must hold zeroes: those its free wrote, or those of a fresh page
+ * (hk_hard_fresh_page), so a write into any free block is caught here. The fast path calls this again for a link that leaves the block's
  * slice (hk_pop_far): the mark, replaced by a sealed one at the first call, says it is done. */
 block_t *hk_hard_popped(page_t *pg, block_t *b) {
     uintptr_t done = (uintptr_t)pg ^ get_secret();
