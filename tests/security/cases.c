@@ -297,18 +297,40 @@ static int overflow_case(const char *name) {
         return -1;
     static char src[MiB];
     memset(src, 'A', sizeof src);
-    char *keep[16];
-    for (int i = 0; i < 16; i++) keep[i] = malloc(n); /* neighbours on both sides */
-    char *p = malloc(n);
-    for (int i = 0; i < 16; i++) memset(keep[i], 'k', n);
+    /* The victim p: the last of 17 blocks, or for an underflow of up to 32 bytes the one with
+     * another of them nearest below it, so the bytes written land in a live neighbour whatever order the
+     * allocator hands blocks out in (a block with nothing of its own before it is
+     * uf_first_block's case). */
+    enum { N = 17 };
+    char *blk[N], *keep[N - 1];
+    for (int i = 0; i < N; i++) blk[i] = malloc(n);
+    int v = N - 1;
+    uintptr_t nearest = UINTPTR_MAX;
+    for (int i = 0; i < N && !over && by <= 32; i++)
+        for (int j = 0; j < N; j++) {
+            uintptr_t gap = (uintptr_t)blk[i] - (uintptr_t)blk[j];
+            if (j != i && gap < nearest) nearest = gap, v = i;
+        }
+    char *p = blk[v];
+    for (int i = 0, k = 0; i < N; i++)
+        if (i != v) keep[k++] = blk[i];
+    for (int i = 0; i < N - 1; i++) memset(keep[i], 'k', n);
     char *at = over ? p + n : p - by;
+    /* The bytes written must differ from those there: a byte that already held 'A' (one
+     * chance in 256 for a byte of a sealed trailer) would make a write no one could see, and
+     * the case's outcome a matter of luck. Reading them is part of the bad access (a guard
+     * page faults on it as on the write). */
+    char fill[32];
     wild_begin(at, by);
-    if (memcpy_it) memcpy(opaque(at), src, by);
+    if (by <= sizeof fill)
+        for (size_t i = 0; i < by; i++) fill[i] = ((volatile char *)at)[i] == 'A' ? 'B' : 'A';
+    const char *from = by <= sizeof fill ? fill : src;
+    if (memcpy_it) memcpy(opaque(at), from, by);
     else
-        for (size_t i = 0; i < by; i++) ((volatile char *)at)[i] = 'A';
+        for (size_t i = 0; i < by; i++) ((volatile char *)at)[i] = from[i];
     wild_end();
     free(p);
-    for (int i = 0; i < 16; i++) free(keep[i]);
+    for (int i = 0; i < N - 1; i++) free(keep[i]);
     churn(n);
     return 0;
 }
