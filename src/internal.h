@@ -247,6 +247,10 @@ typedef struct heap_s {
      * fresh page again that soon, whose empty page it leaves alone while the page is small;
      * fresh_pages counts the fresh pages taken, the generations' clock. */
     uint64_t retired_recent[2], keep_empty;
+    /* Classes whose empty medium page it kept at its last look without their using it
+     * since, and for each class the looks in a row that found its kept page so. */
+    uint64_t kept_idle;
+    uint8_t kept_looks[CLASS_COUNT];
     uint32_t fresh_pages;
     uint64_t aligned_classes; /* class bits: pages start at the page start (MEDIUM_BLOCK_OFFSET) */
     size_t carved; /* bytes of blocks its class pages have carved: what it has written */

@@ -311,14 +311,50 @@ static int carved_once(const page_t *pg) {
     return (size_t)pg->capacity * usable <= (usable > EXTEND_BYTES ? usable : EXTEND_BYTES);
 }
 
+/* Bytes of carved blocks that emptied medium pages may keep beyond their first extension,
+ * per heap: a segment's worth. */
+#define KEEP_CARVED_MAX SEG_SIZE
+/* Looks (fresh pages of other classes) in a row that may find such a page unused before it
+ * goes back: 4 generations. */
+#define KEEP_IDLE_LOOKS 16
+
+/* Whether the empty current page of another class stays at a look of retire_empty_current.
+ * A small-block page stays if its class is re-needed (keep_empty) and it has carved no more
+ * than its first extension. A medium page (blocks above 1 KiB: many slices in one run, which
+ * the class's next fresh page would have to find again and carve again) stays if it has
+ * carved no more than that; if it has carved more, it stays while the pages kept this way
+ * hold at most KEEP_CARVED_MAX bytes of carved blocks (*kept, summed over the look), until
+ * KEEP_IDLE_LOOKS looks in a row find that its class has not emptied it again (`active`: it
+ * has since the last look), so that a class left for good gives its page back, and, once
+ * idle, not when the fresh page would raise committed memory past its peak (`growing`):
+ * its slices serve that page instead. mimalloc-bench's mstress, whose threads empty every
+ * class as they end, faulted 285 k times in 0.8 s when these pages went back
+ * (architecture.md, "Peak RSS of medium blocks"). */
+static int keep_empty_fits(heap_t *h, const page_t *pg, int active, int growing, size_t *kept) {
+    size_t cls = pg->class_idx;
+    int medium = hk_class_size[cls] > SMALL_MAX;
+    if (carved_once(pg)) return medium || (h->keep_empty >> cls & 1);
+    if (!medium) return 0;
+    size_t carved = (size_t)pg->capacity * pg->block_size;
+    if (active) h->kept_looks[cls] = 0;
+    if ((growing && !active) || h->kept_looks[cls] >= KEEP_IDLE_LOOKS ||
+        *kept + carved > KEEP_CARVED_MAX)
+        return 0;
+    h->kept_looks[cls]++;
+    *kept += carved;
+    return 1;
+}
+
 /* Before a fresh page of class cls is taken: the current pages of other classes that emptied
  * since (kept so that a class hovering around one page does not thrash) go back to their
- * segments, so the fresh page can reuse their slices. Classes that take turns hovering
- * between none and one live block would retire each other's pages at every malloc this way,
- * and the slices, unfit for the next fresh page, be purged: a class that needs a fresh page
- * within one or two generations of losing its page keeps it from then on while it has carved
- * no more than its first extension. A class used once and left is not needed again that
- * soon, and a page that carved more goes back whatever its class. */
+ * segments, so the fresh page can reuse their slices, unless keep_empty_fits keeps them.
+ * Classes that take turns hovering between none and one live block would retire each
+ * other's pages at every malloc this way, and the slices, unfit for the next fresh page, be
+ * purged: a class that needs a fresh page within one or two generations of losing its page
+ * keeps it from then on (keep_empty) while it has carved no more than its first extension.
+ * A class used once and left is not needed again that soon, and a small-block page that
+ * carved more goes back whatever its class. A medium page kept for what it carved waits in
+ * kept_idle; a class's bit in empty_current says it emptied its page again. */
 static void retire_empty_current(heap_t *h, size_t cls) {
     uint64_t self = 1ull << cls;
     if ((h->retired_recent[0] | h->retired_recent[1]) & self) h->keep_empty |= self;
@@ -326,20 +362,27 @@ static void retire_empty_current(heap_t *h, size_t cls) {
         h->retired_recent[1] = h->retired_recent[0];
         h->retired_recent[0] = 0;
     }
-    uint64_t bits = h->empty_current & ~self;
+    uint64_t emptied = h->empty_current & ~self, bits = emptied | (h->kept_idle & ~self);
     h->empty_current &= self;
+    h->kept_idle = 0; /* set again below for those kept; cls itself is in use */
+    int growing = atomic_load_explicit(&hk_counters.committed, memory_order_relaxed) +
+                      (int64_t)(hk_class_slices[cls] * SLICE_SIZE) >
+                  atomic_load_explicit(&hk_counters.committed_peak, memory_order_relaxed);
+    size_t kept = 0;
     while (bits) {
         size_t c = (size_t)__builtin_ctzll(bits);
+        uint64_t bit = 1ull << c;
         bits &= bits - 1;
         page_t *pg = h->queues[c].first;
         if (!pg || pg->used != 0) continue;
-        if ((h->keep_empty >> c & 1) && carved_once(pg)) {
-            h->empty_current |= 1ull << c;
+        if (keep_empty_fits(h, pg, (emptied & bit) != 0, growing, &kept)) {
+            if (carved_once(pg)) h->empty_current |= bit;
+            else h->kept_idle |= bit;
             continue;
         }
         queue_remove(h, pg);
         page_retire(h, pg);
-        h->retired_recent[0] |= 1ull << c;
+        h->retired_recent[0] |= bit;
     }
 }
 

@@ -5,7 +5,7 @@
 # with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
 #   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
-for prog in conformance stress crossthread churn fork large hover handoff tiers realloc orphan oversize append align_limits aslimit window; do
+for prog in conformance stress crossthread churn fork large hover medium_turns handoff tiers realloc orphan oversize append align_limits aslimit window; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
