@@ -247,8 +247,9 @@ typedef struct heap_s {
      * fresh page again that soon, whose empty page it leaves alone while the page is small;
      * fresh_pages counts the fresh pages taken, the generations' clock. */
     uint64_t retired_recent[2], keep_empty;
-    /* Classes whose empty medium page it kept at its last look without their using it
-     * since, and for each class the looks in a row that found its kept page so. */
+    /* Classes whose empty medium page, carved past its first extension, the last look of
+     * retire_empty_current kept; per class, the looks in a row that kept it while the class
+     * did not empty it again. */
     uint64_t kept_idle;
     uint8_t kept_looks[CLASS_COUNT];
     uint32_t fresh_pages;
