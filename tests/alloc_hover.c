@@ -7,8 +7,6 @@
  * before it is freed. */
 #include "alloc_test.h"
 
-#include <sys/resource.h>
-
 #define NAME "alloc_hover"
 
 #define SLOTS 1024
@@ -40,21 +38,15 @@ static void replace(size_t i, size_t n) {
     for (size_t k = 0; k < n; k++) slot[i][k] = (unsigned char)(v + k);
 }
 
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 int main(void) {
     hkt_init(NAME);
     double t0 = hkt_now();
     hkt_rng r = {0x5eed};
     enum { WARM = 500000, OPS = 2000000 };
     for (long op = 0; op < WARM; op++) replace(hkt_below(&r, SLOTS), hover_size(&r));
-    long f0 = minor_faults();
+    long f0 = hkt_minor_faults();
     for (long op = 0; op < OPS; op++) replace(hkt_below(&r, SLOTS), hover_size(&r));
-    long faults = minor_faults() - f0;
+    long faults = hkt_minor_faults() - f0;
     for (size_t i = 0; i < SLOTS; i++) replace(i, 16);
     for (size_t i = 0; i < SLOTS; i++) free(slot[i]);
     printf("  %d replacements after warm-up: %ld minor faults\n", OPS, faults);

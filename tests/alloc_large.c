@@ -2,8 +2,6 @@
  * realloc growth and shrink through that range, big aligned blocks, calloc of reused spans, and
  * RSS: after many large blocks are freed and the allocator is asked to trim, RSS must come back
  * near its baseline (span caches may keep some, not the peak). */
-#include <sys/resource.h>
-
 #include "alloc_test.h"
 
 #define NAME "alloc_large"
@@ -214,12 +212,6 @@ static void rss_returns(void) {
  * rounds after it fault in next to nothing (under hakmem; a C library may unmap and map
  * again). Before, each free's slices were purged as the next block was placed: one fault
  * per page per round. */
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 static void refill_reuse(void) {
     static const size_t sizes[] = {256 * KiB, MiB, 2 * MiB, 3 * MiB};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -227,7 +219,7 @@ static void refill_reuse(void) {
         enum { ROUNDS = 40 };
         long f0 = 0;
         for (int r = 0; r <= ROUNDS; r++) {
-            if (r == 1) f0 = minor_faults();
+            if (r == 1) f0 = hkt_minor_faults();
             unsigned char *p = malloc(n);
             REQUIRE(p, "malloc(%zu)", n);
             memset(p, r + 1, n);
@@ -235,7 +227,7 @@ static void refill_reuse(void) {
                   "a %zu-byte block lost its contents", n);
             free(p);
         }
-        long faults = minor_faults() - f0;
+        long faults = hkt_minor_faults() - f0;
         printf("  %zu KiB filled and freed %d times: %ld minor faults after the first\n",
                (size_t)(n / KiB), ROUNDS, faults);
         /* Not where no free memory is kept (HAKMEM_PURGE_DELAY_MS=0), nor for the blocks the

@@ -8,8 +8,6 @@
  * since). Every block's bytes are checked before it is freed. */
 #include "alloc_test.h"
 
-#include <sys/resource.h>
-
 #define NAME "alloc_medium_turns"
 
 #define CLASSES 12
@@ -29,12 +27,6 @@ static void check_free(unsigned char *p, size_t n, unsigned seed) {
         REQUIRE(p[k] == (unsigned char)(seed + k * 7), "block %p (%zu bytes) changed at %zu",
                 (void *)p, n, k);
     free(p);
-}
-
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
 }
 
 /* One round: a few blocks of every medium class, freed, then the small ones. */
@@ -62,9 +54,9 @@ int main(void) {
     double t0 = hkt_now();
     enum { WARM = 3 * CLASSES, ROUNDS = 400 };
     for (int r = 0; r < WARM; r++) round_once();
-    long f0 = minor_faults();
+    long f0 = hkt_minor_faults();
     for (int r = 0; r < ROUNDS; r++) round_once();
-    long faults = minor_faults() - f0;
+    long faults = hkt_minor_faults() - f0;
     printf("  %d rounds after warm-up: %ld minor faults\n", ROUNDS, faults);
     /* Not where no free memory is kept (HAKMEM_PURGE_DELAY_MS=0): emptied pages go back at
      * once by design. A round writes 2.3 MiB (570 pages of 4 KiB), so the bound is under 1 %

@@ -5,8 +5,6 @@
  * run threshold, and every tier edge crossed both ways (medium, run, huge), keeps the content;
  * a block realloc'd by a thread that does not own it keeps its content too; a huge block is
  * remapped as it grows (few faults) and shrinks in place. */
-#include <sys/resource.h>
-
 #include "alloc_test.h"
 
 #define NAME "alloc_realloc"
@@ -178,18 +176,12 @@ static void foreign(void) {
 /* A huge block grown by 1 MiB steps to 64 MiB: the content stays, and (hakmem) its pages are
  * remapped, not copied, so about one fault per page written (under 1.2 per page is allowed; a
  * copy into fresh memory faults in more). Shrunk, it stays in place. */
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 static void huge(void) {
     size_t len = 3 * MiB;
     unsigned char *p = malloc(len);
     REQUIRE(p, "malloc(3 MiB)");
     for (size_t o = 0; o < len; o += 4096) hkt_fill_range(p, o, o + 64, 11);
-    long f0 = minor_faults();
+    long f0 = hkt_minor_faults();
     for (size_t n = len + MiB; n <= 64 * MiB; n += MiB) {
         unsigned char *q = realloc(p, n);
         REQUIRE(q, "realloc(%zu)", n);
@@ -197,7 +189,7 @@ static void huge(void) {
         p = q;
         len = n;
     }
-    long faults = minor_faults() - f0;
+    long faults = hkt_minor_faults() - f0;
     size_t bad = (size_t)-1;
     for (size_t o = 0; o < len && bad == (size_t)-1; o += 4096) bad = hkt_check_range(p, o, o + 64, 11);
     CHECK(bad == (size_t)-1, "huge block grown to 64 MiB: byte %zu wrong", bad);

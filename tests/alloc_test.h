@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -343,6 +344,13 @@ HKT_FN size_t hkt_rss(void) {
     unsigned long size = 0, res = 0;
     if (sscanf(buf, "%lu %lu", &size, &res) != 2) return 0;
     return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Minor page faults of the process so far. */
+HKT_FN long hkt_minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
 }
 
 HKT_FN double hkt_now(void) {
