@@ -325,8 +325,9 @@ __attribute__((destructor)) static void quarantine_check_at_exit(void) {
  * Its link is decoded in place for the pop that follows and must name a carved block of the
  * page (or end the list); its second word must be its free mark (the page's descriptor);
  * past its two link words it must hold zeroes: those its free wrote, or those of a fresh page
- * (hk_hard_fresh_page), so a write into any free block is caught here. The fast path calls this again for a link that leaves the block's
- * slice (hk_pop_far): the mark, replaced by a sealed one at the first call, says it is done. */
+ * (hk_hard_fresh_page), so a write into any free block is caught here. The fast path calls
+ * this again for a link that leaves the block's slice (hk_pop_far): the mark, replaced by a
+ * sealed one at the first call, says it is done. */
 block_t *hk_hard_popped(page_t *pg, block_t *b) {
     uintptr_t done = (uintptr_t)pg ^ get_secret();
     if (hk_free_none(b)) return b; /* an empty list */

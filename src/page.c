@@ -316,13 +316,13 @@ static int carved_once(const page_t *pg) {
 #define KEEP_CARVED_MAX SEG_SIZE
 /* Looks (fresh pages of other classes) in a row that may find such a page unused before it
  * goes back: 4 generations. */
-#define KEEP_IDLE_LOOKS 16
+#define KEEP_IDLE_LOOKS (4 * RETIRE_GENERATION)
 
 /* Whether the empty current page of another class stays at a look of retire_empty_current.
  * A small-block page stays if its class is re-needed (keep_empty) and it has carved no more
- * than its first extension. A medium page (blocks above 1 KiB: many slices in one run, which
- * the class's next fresh page would have to find again and carve again) stays if it has
- * carved no more than that; if it has carved more, it stays while the pages kept this way
+ * than its first extension (`once`, carved_once). A medium page (blocks above 1 KiB: many
+ * slices in one run, which the class's next fresh page would have to find again and carve
+ * again) stays if `once`; if it has carved more, it stays while the pages kept this way
  * hold at most KEEP_CARVED_MAX bytes of carved blocks (*kept, summed over the look), until
  * KEEP_IDLE_LOOKS looks in a row find that its class has not emptied it again (`active`: it
  * has since the last look), so that a class left for good gives its page back, and, once
@@ -330,10 +330,11 @@ static int carved_once(const page_t *pg) {
  * its slices serve that page instead. mimalloc-bench's mstress, whose threads empty every
  * class as they end, faulted 285 k times in 0.8 s when these pages went back
  * (architecture.md, "Peak RSS of medium blocks"). */
-static int keep_empty_fits(heap_t *h, const page_t *pg, int active, int growing, size_t *kept) {
+static int keep_empty_fits(heap_t *h, const page_t *pg, int once, int active, int growing,
+                           size_t *kept) {
     size_t cls = pg->class_idx;
     int medium = hk_class_size[cls] > SMALL_MAX;
-    if (carved_once(pg)) return medium || (h->keep_empty >> cls & 1);
+    if (once) return medium || (h->keep_empty >> cls & 1);
     if (!medium) return 0;
     size_t carved = (size_t)pg->capacity * pg->block_size;
     if (active) h->kept_looks[cls] = 0;
@@ -365,6 +366,7 @@ static void retire_empty_current(heap_t *h, size_t cls) {
     uint64_t emptied = h->empty_current & ~self, bits = emptied | (h->kept_idle & ~self);
     h->empty_current &= self;
     h->kept_idle = 0; /* set again below for those kept; cls itself is in use */
+    if (!bits) return;
     int growing = atomic_load_explicit(&hk_counters.committed, memory_order_relaxed) +
                       (int64_t)(hk_class_slices[cls] * SLICE_SIZE) >
                   atomic_load_explicit(&hk_counters.committed_peak, memory_order_relaxed);
@@ -375,8 +377,9 @@ static void retire_empty_current(heap_t *h, size_t cls) {
         bits &= bits - 1;
         page_t *pg = h->queues[c].first;
         if (!pg || pg->used != 0) continue;
-        if (keep_empty_fits(h, pg, (emptied & bit) != 0, growing, &kept)) {
-            if (carved_once(pg)) h->empty_current |= bit;
+        int once = carved_once(pg);
+        if (keep_empty_fits(h, pg, once, (emptied & bit) != 0, growing, &kept)) {
+            if (once) h->empty_current |= bit;
             else h->kept_idle |= bit;
             continue;
         }
