@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void *alloc_from_class(heap_t *h, s
     return pop_checked(h, pg, pg->free, 1);
 }
 
-/* The same for a block at `align`: pages of the classes with MEDIUM_BLOCK_OFFSET may not
+/* The same for a block at `align`: pages of the classes with KIB_CLASS_OFFSET may not
  * serve it (page_find_aligned). */
 static inline void *alloc_aligned_from_class(heap_t *h, size_t cls, size_t align) {
     page_t *pg = h->queues[cls].first;

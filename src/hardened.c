@@ -24,7 +24,7 @@
 #define FILL_MAX 4096      /* bytes of a freed block (after its two link words) zeroed */
 #define CHECK_MAX 256      /* of which checked when the block is handed out again */
 #define QUARANTINE 64      /* blocks each thread holds back from reuse */
-#define QUARANTINE_MAX (MEDIUM_MAX + MEDIUM_BLOCK_OFFSET) /* extents up to the largest class block's */
+#define QUARANTINE_MAX (MEDIUM_MAX + KIB_CLASS_OFFSET) /* extents up to the largest class block's */
 
 static const uint8_t zeros[CHECK_MAX], pad_bytes[PAD_MAX] = {[0 ... PAD_MAX - 1] = PAD_BYTE};
 /* Two per-process keys: `secret` encodes the free-list links, `seal_key` seals the trailers
@@ -99,7 +99,7 @@ static page_t *page_of(const char *call, segment_t *seg, const void *p) {
 }
 
 /* The bytes from a live block's start to the next block's, 0 for anything else: its usable
- * size, and in a page with MEDIUM_BLOCK_OFFSET the 64 bytes between blocks too (the stride),
+ * size, and in a page with KIB_CLASS_OFFSET the 64 bytes between blocks too (the stride),
  * so that the pad and the trailer end where the next block starts and an underflow of that
  * block reaches them. *page: the block's page descriptor in a normal segment, else NULL. */
 static inline __attribute__((always_inline)) size_t block_extent(const char *call, const void *p,
@@ -160,14 +160,14 @@ static int fill_intact(const uint8_t *p, size_t bs) {
 }
 
 /* Pages of the medium classes that are multiples of 1 KiB start their first block
- * MEDIUM_BLOCK_OFFSET bytes in; the last 8 of those bytes hold a sealed word, checked when the
+ * KIB_CLASS_OFFSET bytes in; the last 8 of those bytes hold a sealed word, checked when the
  * first block is freed, so an underflow of that block is caught as one of any other block is
  * (by its neighbour's trailer). */
 static uint64_t lead_word(const page_t *pg) { return ~get_seal_key() ^ pg->start; }
 
 /* The pages with that word: known by the bit hk_page_usable reads (a run's block starts a
  * page or more into it, after its guard page, and never has the bit). */
-static int has_lead_word(const page_t *pg) { return (pg->start & MEDIUM_BLOCK_OFFSET) != 0; }
+static int has_lead_word(const page_t *pg) { return (pg->start & KIB_CLASS_OFFSET) != 0; }
 
 static int lead_intact(const page_t *pg, const uint8_t *p) {
     uint64_t w;

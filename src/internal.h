@@ -46,23 +46,22 @@
  * larger table costs more in updates than it saves (16 KiB, 32 KiB: see architecture.md). */
 #define DIRECT_MAX ((size_t)8 << 10)
 #define DIRECT_COUNT (DIRECT_MAX / 16 + 1)
-/* Pages of the medium classes whose size is a multiple of 1 KiB (2, 3, ... 8 KiB and every
+/* Pages of the classes whose size is a multiple of 1 KiB (1, 2, 3, ... 8 KiB and every
  * class above) start their first block this many bytes past the page start, and their blocks
  * lie this much further apart than the class size (the stride, block_size, is the class size
  * + 64; the usable size stays the class size, hk_page_usable). At the class size as stride
  * the starts of a page's blocks, where programs write first, fell in one to four sets of the
- * L1 cache (FIFO and random rounds of 2, 4, 8, 16 and 32 KiB blocks ran at half the rate);
- * the other medium classes (1.25, 1.5, 1.75, 2.5, 3.5 KiB) spread them over 8 sets or more
- * already. The offset also makes a block's last bytes share a 4 KiB page with the next
+ * L1 cache (FIFO and random rounds of 2, 4, 8, 16 and 32 KiB blocks ran at half the rate,
+ * of 1 KiB blocks 13 % slower); the other classes spread them over 8 sets or more already. The offset also makes a block's last bytes share a 4 KiB page with the next
  * block's first instead of each block of a 4 KiB multiple filling whole pages of its own (a
  * program that writes a block's ends and a few words between touches 2 pages of a 16 KiB
  * block, not 3). Their blocks are so aligned to 64 bytes only: once a heap is asked for a
  * block of such a class at a bigger alignment, its new pages of that class start at the page
  * start with the class size as stride (heap_t.aligned_classes, page_find_aligned). Figures in
  * architecture.md, "Medium blocks". */
-#define MEDIUM_BLOCK_OFFSET ((size_t)64)
+#define KIB_CLASS_OFFSET ((size_t)64)
 static inline size_t hk_class_offset(size_t class_size) {
-    return class_size > SMALL_MAX && class_size % 1024 == 0 ? MEDIUM_BLOCK_OFFSET : 0;
+    return class_size % 1024 == 0 ? KIB_CLASS_OFFSET : 0;
 }
 #define SMALL_LOOKUP_COUNT (SMALL_MAX / 16 + 1)
 
@@ -253,7 +252,7 @@ typedef struct heap_s {
     uint64_t kept_idle;
     uint8_t kept_looks[CLASS_COUNT];
     uint32_t fresh_pages;
-    uint64_t aligned_classes; /* class bits: pages start at the page start (MEDIUM_BLOCK_OFFSET) */
+    uint64_t aligned_classes; /* class bits: pages start at the page start (KIB_CLASS_OFFSET) */
     size_t carved; /* bytes of blocks its class pages have carved: what it has written */
     segment_t *segments;
     /* Guards `segments` and the slice masks of those segments: the owner takes it on its
@@ -426,7 +425,7 @@ static inline uint8_t *hk_page_start(const page_t *pg) {
     return (uint8_t *)seg + (size_t)(pg - seg->slices) * SLICE_SIZE;
 }
 
-/* Bytes from pg's first slice to its first block (MEDIUM_BLOCK_OFFSET, a hardened lead). */
+/* Bytes from pg's first slice to its first block (KIB_CLASS_OFFSET, a hardened lead). */
 static inline size_t hk_page_lead(const page_t *pg) {
     return (size_t)(pg->start - (uintptr_t)hk_page_start(pg));
 }
@@ -436,10 +435,10 @@ static inline size_t hk_page_lead(const page_t *pg) {
 static inline int hk_class_ranged(size_t cls) { return hk_class_size[cls] > DIRECT_MAX; }
 
 /* The usable size of pg's blocks: the stride less the 64 bytes between blocks of a page
- * whose first block starts MEDIUM_BLOCK_OFFSET in (no other page's start has bit 6 set:
+ * whose first block starts KIB_CLASS_OFFSET in (no other page's start has bit 6 set:
  * pages start on slices, and a hardened large block a page or more into its run). */
 static inline size_t hk_page_usable(const page_t *pg) {
-    return pg->block_size - (pg->start & MEDIUM_BLOCK_OFFSET);
+    return pg->block_size - (pg->start & KIB_CLASS_OFFSET);
 }
 
 /* The carved-block test's bound for pg's capacity, in the owner's line and its copy. For an

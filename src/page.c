@@ -289,7 +289,7 @@ static page_t *page_fresh(heap_t *h, size_t cls) {
     pg = seg_page_alloc(h, slices, align, cls);
     if (!pg) return NULL;
     pg->class_idx = (uint8_t)cls;
-    hk_page_set_block_size(pg, hk_class_size[cls] + off); /* the stride (MEDIUM_BLOCK_OFFSET) */
+    hk_page_set_block_size(pg, hk_class_size[cls] + off); /* the stride (KIB_CLASS_OFFSET) */
     pg->start += off;
     hk_harden_fresh_page(pg);
     pg->reserved = (uint16_t)((slices * SLICE_SIZE - off) / pg->block_size);
@@ -510,7 +510,7 @@ page_t *page_find(heap_t *h, size_t cls) {
 
 /* A page of class cls with a free block whose blocks are aligned to `align`, made the class's
  * current page. The class's block size is a multiple of `align` (size_class_aligned), so that
- * is a page whose first block is aligned: one without MEDIUM_BLOCK_OFFSET. From the first such
+ * is a page whose first block is aligned: one without KIB_CLASS_OFFSET. From the first such
  * request on, the heap's new pages of the class start at the page start. The queue is searched
  * as page_find does (touched blocks before fresh ones) among the aligned pages; older pages
  * with the offset that hold no block are retired on the way. When none has a block to give,
