@@ -5,7 +5,7 @@
 # with another allocator, run one with HK_TEST_ALLOW_SYSTEM=1 (hakmem-only checks are skipped):
 #   HK_TEST_ALLOW_SYSTEM=1 LD_PRELOAD=libjemalloc.so.2 build/tests/alloc_conformance
 
-for prog in conformance stress crossthread churn fork large hover medium_turns handoff tiers realloc orphan oversize append align_limits aslimit window; do
+for prog in conformance stress crossthread churn fork large hover medium_turns handoff tiers realloc orphan oversize append align_limits aslimit window spread; do
     t "alloc_$prog/preload" env LD_PRELOAD="$HK_LIB" "build/tests/alloc_$prog"
     t "alloc_$prog/hk" "build/tests/alloc_$prog.hk"
 done
@@ -136,3 +136,11 @@ t alloc_idle/preload-unmap env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$HK_LIB" 
 t alloc_idle/preload-fork env LD_PRELOAD="$HK_LIB" build/tests/alloc_idle fork
 t alloc_idle/hk-fork build/tests/alloc_idle.hk fork
 t alloc_idle/dlclose env -u LD_PRELOAD build/tests/alloc_idle dlclose
+
+# Every program mk/tests.mk builds must be run by this file: one that is built and never run
+# could not fail.
+t alloc/every_program_runs bash -c '
+    for p in $(sed -n "s/^ALLOC_TESTS *:= *//p" mk/tests.mk); do
+        grep -qE "(^for prog in .*\b$p\b)|tests/alloc_$p(\.hk)?\b" tests/suites/alloc.sh ||
+            { echo "build/tests/alloc_$p is built but tests/suites/alloc.sh never runs it"; exit 1; }
+    done'
