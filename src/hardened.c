@@ -159,7 +159,7 @@ static int fill_intact(const uint8_t *p, size_t bs) {
     return memcmp(p + sizeof(block_t), zeros, len < CHECK_MAX ? len : CHECK_MAX) == 0;
 }
 
-/* Pages of the medium classes that are multiples of 1 KiB start their first block
+/* Pages of the classes that are multiples of 1 KiB start their first block
  * KIB_CLASS_OFFSET bytes in; the last 8 of those bytes hold a sealed word, checked when the
  * first block is freed, so an underflow of that block is caught as one of any other block is
  * (by its neighbour's trailer). */

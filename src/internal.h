@@ -52,7 +52,8 @@
  * + 64; the usable size stays the class size, hk_page_usable). At the class size as stride
  * the starts of a page's blocks, where programs write first, fell in one to four sets of the
  * L1 cache (FIFO and random rounds of 2, 4, 8, 16 and 32 KiB blocks ran at half the rate,
- * of 1 KiB blocks 13 % slower); the other classes spread them over 8 sets or more already. The offset also makes a block's last bytes share a 4 KiB page with the next
+ * of 1 KiB blocks 13 % slower); the other classes spread them over 8 sets or more already.
+ * The offset also makes a block's last bytes share a 4 KiB page with the next
  * block's first instead of each block of a 4 KiB multiple filling whole pages of its own (a
  * program that writes a block's ends and a few words between touches 2 pages of a 16 KiB
  * block, not 3). Their blocks are so aligned to 64 bytes only: once a heap is asked for a

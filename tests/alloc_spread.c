@@ -32,8 +32,8 @@ int main(void) {
             CHECK(count >= MIN_SETS, "%d blocks of %zu bytes start in %d L1 sets only", BLOCKS, n,
                   count);
         for (int i = 0; i < BLOCKS; i++) {
-            CHECK(hkt_verify(blk[i], n, n + (uint64_t)i) == (size_t)-1, "block %p of %zu bytes changed",
-                  (void *)blk[i], n);
+            CHECK(hkt_verify(blk[i], n, n + (uint64_t)i) == (size_t)-1,
+                  "block %p of %zu bytes changed", (void *)blk[i], n);
             free(blk[i]);
         }
     }
