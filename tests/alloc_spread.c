@@ -2,8 +2,8 @@
  * spread over the L1 cache's sets. At the class size as stride every block start of a page
  * falls in one to four of the 64 sets of a 4 KiB-indexed L1 (1 KiB: 4 sets), where programs
  * write first, and rounds of such blocks ran 13 % (1 KiB) to 50 % (2-32 KiB) slower
- * (architecture.md, "Block strides and the L1 cache"). Each block is also written whole and
- * checked before it is freed. */
+ * (architecture.md, "Block strides and the L1 cache"). Each block is also filled (hkt_fill:
+ * whole up to 64 KiB, sparsely above) and checked before it is freed. */
 #include "alloc_test.h"
 
 #define NAME "alloc_spread"
