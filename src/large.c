@@ -149,9 +149,10 @@ static size_t cache_gather(uint8_t *base, size_t filled, size_t need) {
 
 /* Fit a cached mapping to `need` bytes. Too big, it is cut at the first SEG_SIZE boundary
  * past `need`, and the rest stays cached as a mapping of its own (its resident pages serve
- * the next request instead of being unmapped and faulted in again) unless it is too small
- * to hold a huge block; the slack before the cut, under SEG_SIZE, stays with the block
- * (purging it cost more faults than it saved RSS). Too small, it is moved into a fresh
+ * the next request instead of being unmapped and faulted in again); a rest too small to
+ * hold a huge block stays with the block, as does the slack before the cut (unmapping the
+ * one made a buffer of the same size as the last a growth every time, purging the other
+ * cost more faults than it saved RSS). Too small, it is moved into a fresh
  * aligned mapping of `need` bytes (mremap moves its page tables, not its data), so its
  * resident pages are reused and only the growth is faulted in. Returns the mapping, which
  * may have moved, or NULL (the cached one is then released). `*dirty` is set to the bytes
@@ -161,11 +162,7 @@ static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, size_t *dirt
     *dirty = have < need ? have : need;
     if (have >= need) {
         size_t cut = (need + SEG_SIZE - 1) & ~SEG_MASK;
-        if (cut < have && have - cut < LARGE_MAX) { /* too small to serve a huge block */
-            os_unmap((uint8_t *)seg + cut, have - cut);
-            huge_account(-(int64_t)(have - cut));
-            seg->map_size = cut;
-        } else if (cut < have) {
+        if (cut < have && have - cut > LARGE_MAX) {
             segment_t *tail = (segment_t *)((uint8_t *)seg + cut);
             huge_header_init(tail, have - cut, huge_header());
             tail->cached_at_ns = seg->cached_at_ns; /* it expires when the whole would have */

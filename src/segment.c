@@ -169,6 +169,16 @@ static segment_t *seg_obtain(void) {
     return seg;
 }
 
+/* Bits i where `mask` holds a run of `k` set bits from i (k >= 1): runs of `len` doubled
+ * until len reaches k, in log2(k) shift-and steps. */
+static uint64_t run_starts(uint64_t mask, size_t k) {
+    uint64_t x = mask;
+    size_t len = 1;
+    for (; x && 2 * len <= k; len *= 2) x &= x >> len;
+    if (len < k) x &= x >> (k - len);
+    return x;
+}
+
 /* Index of the first run of `k` set bits in `mask` starting at a multiple of `align` (a
  * power of two up to 32), or -1. */
 static int find_run(uint64_t mask, size_t k, size_t align) {
@@ -178,12 +188,16 @@ static int find_run(uint64_t mask, size_t k, size_t align) {
             if (((mask >> i) & run) == run) return (int)i;
         return -1;
     }
-    /* x: bits i where mask holds a run of `len` from i; doubled until len reaches k */
-    uint64_t x = mask;
-    size_t len = 1;
-    for (; x && 2 * len <= k; len *= 2) x &= x >> len;
-    if (len < k) x &= x >> (k - len);
-    x &= ~0ull / ((1ull << align) - 1); /* bits 0, align, 2*align, ... */
+    uint64_t x = run_starts(mask, k) & ~0ull / ((1ull << align) - 1); /* 0, align, ... */
+    return x ? __builtin_ctzll(x) : -1;
+}
+
+/* Index of the first run of `k` set bits in `mask` that starts at a multiple of `align` and
+ * holds a bit of `touch`, or -1. */
+static int find_run_touching(uint64_t mask, uint64_t touch, size_t k, size_t align) {
+    uint64_t near = touch; /* bits i with a bit of touch in [i, i+k) */
+    for (size_t len = 1; len < k; len *= 2) near |= near >> (len < k - len ? len : k - len);
+    uint64_t x = run_starts(mask, k) & near & ~0ull / ((1ull << align) - 1);
     return x ? __builtin_ctzll(x) : -1;
 }
 
@@ -491,18 +505,35 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
      * slices that could not serve it (they would otherwise wait out the purge delay), and,
      * when the growth would pass the process's peak, the free blocks of nearly empty pages.
      * Below the peak they would only be refaulted: a workload whose classes rise and fall
-     * in turn (8-64 KiB at random) takes fresh pages all the time without growing. */
+     * in turn (8-64 KiB at random) takes fresh pages all the time without growing. A run
+     * that holds resident slices it may reuse next to clean ones is taken first, so that
+     * those are not among the purged (a buffer a little bigger than the one freed before it,
+     * where it lay, had all of that one's pages purged and faulted in again). */
+    int i = -1;
+    for (size_t a = align; dirty; a = 1) {
+        for (seg = h->segments; seg && i < 0; seg = seg->next) {
+            uint64_t reuse = resident_kind(seg, cls, 0, fills);
+            if (reuse) i = find_run_touching(seg->free_mask & (reuse | ~seg->dirty_mask), reuse, k, a);
+            if (i >= 0) break;
+        }
+        if (i >= 0 || a == 1) break;
+    }
+    int64_t grow = (int64_t)(k * SLICE_SIZE);
+    if (i >= 0)
+        grow -= __builtin_popcountll(hk_slice_run_mask((size_t)i, k) & seg->dirty_mask) * (int64_t)SLICE_SIZE;
+    int over = atomic_load_explicit(&hk_counters.committed, memory_order_relaxed) + grow >
+               atomic_load_explicit(&hk_counters.committed_peak, memory_order_relaxed);
+    page_t *pg = i >= 0 ? seg_take_run(seg, (size_t)i, k, cls) : NULL;
     if (dirty) purge_heap_locked(h, 1, 0);
-    if (atomic_load_explicit(&hk_counters.committed, memory_order_relaxed) + (int64_t)(k * SLICE_SIZE) >
-        atomic_load_explicit(&hk_counters.committed_peak, memory_order_relaxed))
-        page_purge_sparse(h);
-    for (segment_t *seg = h->segments; seg; seg = seg->next) {
-        page_t *pg = seg_try_alloc(seg, k, cls, align, fills);
+    if (over) page_purge_sparse(h);
+    if (pg) return pg;
+    for (seg = h->segments; seg; seg = seg->next) {
+        pg = seg_try_alloc(seg, k, cls, align, fills);
         if (pg) return pg;
     }
     while ((seg = abandoned_pop()) != NULL) {
         if (!seg_reclaim(h, seg)) continue;
-        page_t *pg = seg_try_alloc(seg, k, cls, align, fills);
+        pg = seg_try_alloc(seg, k, cls, align, fills);
         if (pg) return pg;
     }
     seg = seg_obtain();

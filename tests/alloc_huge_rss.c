@@ -4,7 +4,14 @@
  *   1. freed large blocks' slices are purged before a fresh huge mapping is faulted in;
  *   2. a huge block that grows a cached mapping takes the pages of the other cached mappings
  *      that fit in its growth (moved, not faulted in again), and calloc clears them.
+ * and the freed memory a new block reuses is not among what they give back:
+ *   3. a run a little bigger than a freed one, where that one lay, keeps its pages: only the
+ *      growth is faulted in (minor faults from getrusage);
+ *   4. a huge block of the size of the last one, after a smaller one, reuses its mapping where
+ *      it lies (the part past the smaller one's 4 MiB boundary stays with it).
  * RSS is read from /proc/self/statm; each step touches every page. */
+#include <sys/resource.h>
+
 #include "alloc_test.h"
 
 #define NAME "alloc_huge_rss"
@@ -12,6 +19,12 @@
 static void touch(unsigned char *p, size_t n, unsigned char v) {
     for (size_t i = 0; i < n; i += 4096) p[i] = v;
     p[n - 1] = v;
+}
+
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
 }
 
 static double mib(size_t a, size_t b) { return ((double)a - (double)b) / (double)MiB; }
@@ -73,5 +86,35 @@ int main(void) {
                round ? "calloc:" : "malloc:", mib(b1, b0), mib(b2, b0));
         free(c);
     }
+
+    /* 3: 1 MiB freed, then 1.5 MiB: 128 fresh pages, not 384. */
+    hkt_trim();
+    unsigned char *one = malloc(MiB);
+    REQUIRE(one, "malloc(1 MiB)");
+    touch(one, MiB, 6);
+    free(one);
+    long f0 = minor_faults();
+    unsigned char *more = malloc(3 * MiB / 2);
+    REQUIRE(more, "malloc(1.5 MiB)");
+    touch(more, 3 * MiB / 2, 7);
+    long faults = minor_faults() - f0;
+    CHECK(faults < 256, "1.5 MiB run after a freed 1 MiB run: %ld minor faults (want < 256)",
+          faults);
+    printf("%s/%s: 1.5 MiB run after a freed 1 MiB one: %ld minor faults\n", NAME, HKT_BUILD,
+           faults);
+    free(more);
+
+    /* 4: 40 MiB, 39 MiB, 40 MiB, one at a time: the third is the first's mapping. */
+    void *first = malloc(40 * MiB), *again;
+    REQUIRE(first, "malloc(40 MiB)");
+    free(first);
+    void *less = malloc(39 * MiB);
+    REQUIRE(less == first, "malloc(39 MiB) after a freed 40 MiB block: %p, not %p", less, first);
+    free(less);
+    again = malloc(40 * MiB);
+    REQUIRE(again, "malloc(40 MiB)");
+    CHECK(again == first, "40 MiB after a freed 39 MiB block cut from it: %p, not %p (moved)",
+          again, first);
+    free(again);
     return hkt_finish(NAME);
 }
