@@ -545,6 +545,7 @@ void os_unmap(void *p, size_t size);
 int os_move(void *from, size_t size, void *to);
 int os_grow_in_place(void *p, size_t size, size_t new_size);
 void os_purge(void *p, size_t size);
+void os_advise_thp(void *p, size_t size);
 int os_barrier_all(void);
 uint64_t os_now_ns(void);
 
@@ -650,7 +651,7 @@ void hk_bad_pointer(const char *call, const void *p);
 typedef struct hk_options_s {
     long stats, verbose, purge_delay_ms, segment_cache, large_cache_mb, bad_free;
     char stats_file[4096]; /* "" : stderr */
-    long background;
+    long background, thp;
 } hk_options_t;
 extern hk_options_t hk_opt;
 void options_load(void);

@@ -152,12 +152,14 @@ static size_t cache_gather(uint8_t *base, size_t filled, size_t need) {
  * the next request instead of being unmapped and faulted in again); a rest too small to
  * hold a huge block stays with the block, as does the slack before the cut (unmapping the
  * one made a buffer of the same size as the last a growth every time, purging the other
- * cost more faults than it saved RSS). Too small, it is moved into a fresh
- * aligned mapping of `need` bytes (mremap moves its page tables, not its data), so its
- * resident pages are reused and only the growth is faulted in. Returns the mapping, which
- * may have moved, or NULL (the cached one is then released). `*dirty` is set to the bytes
- * that may hold old data. */
-static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, size_t *dirty) {
+ * cost more faults than it saved RSS). Too small, it is moved into a fresh aligned mapping
+ * of `need` bytes (mremap moves its page tables, not its data, and 2 MiB pages whole, as
+ * both ends are SEG_SIZE-aligned), so its resident pages are reused and only the growth is
+ * faulted in, on huge pages (os_advise_thp) unless the block is calloc's: a zeroed table
+ * may be touched here and there, and each touch would make 2 MiB resident. Returns the
+ * mapping, which may have moved, or NULL (the cached one is then released). `*dirty` is
+ * set to the bytes that may hold old data. */
+static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, int zero, size_t *dirty) {
     size_t have = seg->map_size;
     *dirty = have < need ? have : need;
     if (have >= need) {
@@ -180,6 +182,7 @@ static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, size_t *dirt
     seg_purge_resident(h); /* the growth is fresh pages */
     segment_t *moved = seg_os_map(need, SEG_SIZE, 0);
     if (moved) {
+        if (!zero) os_advise_thp(moved, need);
         hk_segment_set_owner(seg, 0);
         if (os_move(seg, have, moved)) {
             hk_segment_set_owner(moved, HK_OWNER_NONE);
@@ -222,7 +225,7 @@ static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
     if (!seg_map_init()) return NULL;
     segment_t *seg = off == huge_header() ? cache_take(need) : NULL;
     size_t dirty;
-    if (seg && (seg = cache_fit(h, seg, need, &dirty)) != NULL) {
+    if (seg && (seg = cache_fit(h, seg, need, zero, &dirty)) != NULL) {
         if (zero) memset((uint8_t *)seg + off, 0, (dirty < off + size ? dirty : off + size) - off);
     } else if (align <= SEG_SIZE) {
         /* A fresh mapping: RSS grows by all of it. Not in the hardened build, which caches no
@@ -238,6 +241,7 @@ static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
         huge_account((int64_t)need);
         atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
         huge_header_init(seg, need, off);
+        if (!zero) os_advise_thp(seg, need); /* calloc: see cache_fit */
         hk_harden_huge_mapped(seg, need);
         hk_segment_set_owner(seg, HK_OWNER_NONE);
     }
@@ -356,6 +360,7 @@ void *huge_resize(segment_t *seg, size_t size) {
     if (!os_grow_in_place(seg, have, need)) {
         segment_t *moved = seg_os_map(need, SEG_SIZE, 0);
         if (!moved) return NULL;
+        os_advise_thp(moved, need);
         if (!os_move(seg, have, moved)) {
             os_unmap(moved, need);
             return NULL;

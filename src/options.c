@@ -8,7 +8,7 @@
 
 /* The initial values are the defaults. */
 hk_options_t hk_opt = {
-    .purge_delay_ms = 100, .segment_cache = 16, .large_cache_mb = 128, .background = 1};
+    .purge_delay_ms = 100, .segment_cache = 16, .large_cache_mb = 128, .background = 1, .thp = 1};
 static hk_options_t defaults; /* hk_opt as it was before the environment was read */
 static int defaults_saved;
 
@@ -48,6 +48,9 @@ static const struct {
                 "found by the hardened build, always stops)"},
     {.name = "HAKMEM_BACKGROUND", .value = &hk_opt.background, .min = 0, .max = 1,
      .meaning = "1: a background thread returns free memory while the program is idle"},
+    {.name = "HAKMEM_THP", .value = &hk_opt.thp, .min = 0, .max = 1,
+     .meaning = "1: ask for transparent huge pages on huge blocks that malloc and realloc map "
+                "(not calloc); 0: never"},
     /* clang-format on */
 };
 #define OPTION_COUNT (sizeof table / sizeof table[0])
