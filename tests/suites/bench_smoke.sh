@@ -35,6 +35,7 @@ bench_smoke_cases=(
     "patterns_medium|patterns --rounds 2 --batch 100 --sizes 2048,4096,8192,16384,32768"
     "large|large --iters 8 --max 4m"
     "big_buffers|big_buffers --iters 6 --max 8m"
+    "big_buffers_sparse|big_buffers --iters 6 --max 8m --stride 1m"
     "realloc_growth|realloc_growth --objects 8 --max-len 2000 --rounds 1"
     "soak|soak --quick --phases 4 --phase-ops 5000 --lo 100 --hi 3000"
     "idle_rss|idle_rss --threads 2 --total 16m --idle-ms 300"
