@@ -215,6 +215,7 @@ typedef struct segment_s {
     uint32_t kind;
     size_t map_size; /* huge: bytes mapped from the segment start */
     size_t huge_off; /* huge: offset of the block */
+    size_t huge_asked; /* huge: the size asked for (thp_observe) */
     uint64_t cached_at_ns;
     struct segment_s *next, *prev;
 } segment_t;
@@ -546,6 +547,10 @@ int os_move(void *from, size_t size, void *to);
 int os_grow_in_place(void *p, size_t size, size_t new_size);
 void os_purge(void *p, size_t size);
 void os_advise_thp(void *p, size_t size);
+
+/* ---- thp.c ---- */
+void thp_advise(void *p, size_t size);
+void thp_observe(const void *block, size_t size);
 int os_barrier_all(void);
 uint64_t os_now_ns(void);
 
