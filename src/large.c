@@ -2,6 +2,7 @@
  * heap segment. Huge is a mapping of its own with a segment header at its start, kept in
  * a small time-limited cache after free so alloc/free loops of big blocks skip mmap. */
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "harden.h"
@@ -98,10 +99,14 @@ static segment_t *cache_take(size_t need) {
 }
 
 /* Write the header of a huge block at offset `off` of a mapping of `size` bytes. The header
- * area may hold old data (a piece cut from a bigger mapping), so it is cleared first: a
- * stale owner id there would send a free down the wrong path. */
+ * area may hold old data (a piece cut from a bigger mapping), so what a huge segment's
+ * readers look at is cleared first: the page map and the first descriptor, and the fields
+ * after the descriptors (a stale kind there would send a free down the wrong path). The
+ * other 64 descriptors, 8 KiB, are never read in a huge segment and are left as they are:
+ * clearing them was most of what a sparsely used huge buffer cost. */
 static void huge_header_init(segment_t *seg, size_t size, size_t off) {
-    memset(seg, 0, sizeof *seg);
+    memset(seg, 0, offsetof(segment_t, slice_store) + sizeof(page_t));
+    memset(&seg->heap, 0, sizeof *seg - offsetof(segment_t, heap));
     seg->slices = seg->slice_store;
     seg->map_size = size;
     seg->huge_off = off;

@@ -76,6 +76,30 @@ static void calloc_reuse(void) {
     printf("  calloc of 1..7 MiB right after freeing a dirtied block of that size is zeroed\n");
 }
 
+/* A piece cut from a freed huge mapping gets its header where the old block's data was (every
+ * byte 0xFF here): the piece serves a block of its own, whose size is known while it lives and
+ * 0 once it is freed. */
+static void cut_piece_header(void) {
+    if (hkt_system) return;
+    hkt_trim();
+    unsigned char *a = malloc(40 * MiB);
+    REQUIRE(a, "malloc(40 MiB)");
+    memset(a, 0xFF, 40 * MiB);
+    free(a);
+    unsigned char *b = malloc(9 * MiB); /* the 40 MiB mapping, cut at 12 MiB */
+    unsigned char *c = malloc(20 * MiB); /* the rest, 28 MiB */
+    REQUIRE(b && c, "malloc(9 MiB), malloc(20 MiB)");
+    CHECK(c > a && c < a + 40 * MiB, "20 MiB block %p not in the freed 40 MiB at %p", c, a);
+    size_t usable = hkt_usable_size(c);
+    CHECK(usable >= 20 * MiB && usable < 28 * MiB, "piece's usable size %zu", usable);
+    hkt_fill(c, 20 * MiB, 7);
+    CHECK(hkt_verify(c, 20 * MiB, 7) == (size_t)-1, "20 MiB block in a cut piece damaged");
+    free(c);
+    CHECK(hkt_usable_size(c) == 0, "freed piece still has usable size %zu", hkt_usable_size(c));
+    free(b);
+    printf("  a piece cut from a freed mapping over old data serves a block whole\n");
+}
+
 /* A freed huge block is reused for a request of another size: cut down when it is bigger, moved
  * into a larger mapping when it is smaller. Either way the new block is whole and calloc's is
  * zero, including the part that held the old block's data. */
@@ -247,6 +271,7 @@ int main(void) {
     loops();
     calloc_reuse();
     reuse_across_sizes();
+    cut_piece_header();
     realloc_range();
     aligned_large();
     rss_returns();
