@@ -547,12 +547,12 @@ int os_move(void *from, size_t size, void *to);
 int os_grow_in_place(void *p, size_t size, size_t new_size);
 void os_purge(void *p, size_t size);
 void os_advise_thp(void *p, size_t size);
+int os_barrier_all(void);
+uint64_t os_now_ns(void);
 
 /* ---- thp.c ---- */
 void thp_advise(void *p, size_t size);
 void thp_observe(const void *block, size_t size);
-int os_barrier_all(void);
-uint64_t os_now_ns(void);
 
 /* ---- seg_window.c ---- */
 void *seg_window_open(size_t *count);

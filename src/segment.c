@@ -513,14 +513,16 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
     for (size_t a = align; dirty; a = 1) {
         for (seg = h->segments; seg && i < 0; seg = seg->next) {
             uint64_t reuse = resident_kind(seg, cls, 0, fills);
-            if (reuse) i = find_run_touching(seg->free_mask & (reuse | ~seg->dirty_mask), reuse, k, a);
+            uint64_t usable = seg->free_mask & (reuse | ~seg->dirty_mask);
+            if (reuse) i = find_run_touching(usable, reuse, k, a);
             if (i >= 0) break;
         }
         if (i >= 0 || a == 1) break;
     }
     int64_t grow = (int64_t)(k * SLICE_SIZE);
-    if (i >= 0)
-        grow -= __builtin_popcountll(hk_slice_run_mask((size_t)i, k) & seg->dirty_mask) * (int64_t)SLICE_SIZE;
+    if (i >= 0) /* its resident slices are not growth */
+        grow -= (int64_t)SLICE_SIZE *
+                __builtin_popcountll(hk_slice_run_mask((size_t)i, k) & seg->dirty_mask);
     int over = atomic_load_explicit(&hk_counters.committed, memory_order_relaxed) + grow >
                atomic_load_explicit(&hk_counters.committed_peak, memory_order_relaxed);
     page_t *pg = i >= 0 ? seg_take_run(seg, (size_t)i, k, cls) : NULL;

@@ -4,14 +4,14 @@
  * 2 MiB resident instead of 4 KiB and costs the clearing of 2 MiB. Which kind of program
  * this is shows in the blocks it frees: thp_observe samples how much of a freed huge block
  * is resident (mincore), and fresh huge mappings are advised (os_advise_thp) only while the
- * last sample found most of the pages it looked at there. A program starts without huge pages, so one
- * that touches its huge blocks sparsely never gets them. */
+ * last sample found most of the pages it looked at there. A program starts without huge
+ * pages, so one that touches its huge blocks sparsely never gets them. */
 #include <sys/mman.h>
 
 #include "internal.h"
 
 #define THP_PROBE_PAGES 64 /* pages looked at per sample, in the middle of the block */
-#define THP_EVERY 32        /* huge frees per sample (the first is sampled) */
+#define THP_EVERY 32       /* huge frees per sample (the first is sampled) */
 #define OS_PAGE 4096
 
 static _Atomic int dense;           /* the last sample: most of the pages looked at resident */
