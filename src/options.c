@@ -8,7 +8,7 @@
 
 /* The initial values are the defaults. */
 hk_options_t hk_opt = {
-    .purge_delay_ms = 100, .segment_cache = 16, .large_cache_mb = 128, .background = 1, .thp = 1};
+    .purge_delay_ms = 100, .segment_cache = 16, .large_cache_mb = 128, .background = 1};
 static hk_options_t defaults; /* hk_opt as it was before the environment was read */
 static int defaults_saved;
 

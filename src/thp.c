@@ -5,7 +5,8 @@
  * this is shows in the blocks it frees: thp_observe samples how much of a freed huge block
  * is resident (mincore), and fresh huge mappings are advised (os_advise_thp) only while the
  * last sample found most of the pages it looked at there. A program starts without huge
- * pages, so one that touches its huge blocks sparsely never gets them. */
+ * pages, so one that touches its huge blocks sparsely never gets them. All of this only with
+ * HAKMEM_THP=1: by default no block asks (docs/architecture.md, "Transparent huge pages"). */
 #include <sys/mman.h>
 
 #include "internal.h"

@@ -1,6 +1,6 @@
-/* alloc_thp: huge blocks ask for transparent huge pages while the program writes its huge
- * blocks in full, and not after it has freed ones it touched only in part; calloc's never do,
- * nor any with HAKMEM_THP=0. Read from the kernel's own word on each block's mapping: the
+/* alloc_thp: with HAKMEM_THP=1, huge blocks ask for transparent huge pages while the program
+ * writes its huge blocks in full, and not after it has freed ones it touched only in part;
+ * calloc's never do, nor any by default (HAKMEM_THP unset or 0). Read from the kernel's own word on each block's mapping: the
  * THPeligible line of /proc/self/smaps, which in the `madvise` mode of
  * /sys/kernel/mm/transparent_hugepage/enabled is 1 only for advised memory. Whether a huge
  * page then backs it depends on the free memory of the moment, so that is printed, not
@@ -94,7 +94,7 @@ int main(void) {
         return hkt_finish(NAME);
     }
     const char *opt = getenv("HAKMEM_THP");
-    int advised = !(opt && strcmp(opt, "0") == 0);
+    int advised = opt && strcmp(opt, "1") == 0;
     size_t n = 32 * MiB;
     unsigned char *first = malloc(n); /* before any huge free: not advised */
     REQUIRE(first, "malloc(32 MiB)");

@@ -26,11 +26,12 @@ t alloc_huge_rss/preload env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$HK_LIB" \
     build/tests/alloc_huge_rss
 t alloc_huge_rss/hk env HAKMEM_PURGE_DELAY_MS=60000 build/tests/alloc_huge_rss.hk
 
-# Huge blocks that malloc and realloc map ask for transparent huge pages, calloc's do not, and
-# HAKMEM_THP=0 turns that off (skipped where the kernel offers none).
+# No huge block asks for transparent huge pages by default; with HAKMEM_THP=1 malloc's and
+# realloc's do while the program writes its huge blocks in full, calloc's never (skipped where
+# the kernel offers none).
 t alloc_thp/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_thp
-t alloc_thp/hk build/tests/alloc_thp.hk
-t alloc_thp/preload-off env HAKMEM_THP=0 LD_PRELOAD="$HK_LIB" build/tests/alloc_thp
+t alloc_thp/preload-on env HAKMEM_THP=1 LD_PRELOAD="$HK_LIB" build/tests/alloc_thp
+t alloc_thp/hk-on env HAKMEM_THP=1 build/tests/alloc_thp.hk
 
 # Foreign frees and double frees: fatal by default (the runs above); with HAKMEM_BAD_FREE=warn
 # each is reported (double frees exactly once) and with =ignore silently ignored, and either way
