@@ -34,6 +34,7 @@ bench_smoke_cases=(
     "random_mixed_medium_large|random_mixed --min 8192 --max 65536 --iters 3000 --full-check"
     "patterns_medium|patterns --rounds 2 --batch 100 --sizes 2048,4096,8192,16384,32768"
     "large|large --iters 8 --max 4m"
+    "large_fill|large --iters 8 --min 1m --max 4m --ws 4 --fill 1"
     "big_buffers|big_buffers --iters 6 --max 8m"
     "big_buffers_sparse|big_buffers --iters 6 --max 8m --stride 1m"
     "realloc_growth|realloc_growth --objects 8 --max-len 2000 --rounds 1"
