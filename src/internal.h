@@ -215,7 +215,6 @@ typedef struct segment_s {
     uint32_t kind;
     size_t map_size; /* huge: bytes mapped from the segment start */
     size_t huge_off; /* huge: offset of the block */
-    size_t huge_asked; /* huge: the size asked for (thp_observe) */
     uint64_t cached_at_ns;
     struct segment_s *next, *prev;
 } segment_t;
@@ -549,10 +548,6 @@ void os_purge(void *p, size_t size);
 void os_advise_thp(void *p, size_t size);
 int os_barrier_all(void);
 uint64_t os_now_ns(void);
-
-/* ---- thp.c ---- */
-void thp_advise(void *p, size_t size);
-void thp_observe(const void *block, size_t size);
 
 /* ---- seg_window.c ---- */
 void *seg_window_open(size_t *count);

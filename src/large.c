@@ -160,8 +160,8 @@ static size_t cache_gather(uint8_t *base, size_t filled, size_t need) {
  * cost more faults than it saved RSS). Too small, it is moved into a fresh aligned mapping
  * of `need` bytes (mremap moves its page tables, not its data, and 2 MiB pages whole, as
  * both ends are SEG_SIZE-aligned), so its resident pages are reused and only the growth is
- * faulted in, on huge pages where src/thp.c says so, unless the block is calloc's: a zeroed
- * table may be touched here and there, and each touch would make 2 MiB resident. Returns the
+ * faulted in, on huge pages with HAKMEM_THP=1 unless the block is calloc's: a zeroed table
+ * may be touched here and there, and each touch would make 2 MiB resident. Returns the
  * mapping, which may have moved, or NULL (the cached one is then released). `*dirty` is
  * set to the bytes that may hold old data. */
 static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, int zero, size_t *dirty) {
@@ -187,7 +187,7 @@ static segment_t *cache_fit(heap_t *h, segment_t *seg, size_t need, int zero, si
     seg_purge_resident(h); /* the growth is fresh pages */
     segment_t *moved = seg_os_map(need, SEG_SIZE, 0);
     if (moved) {
-        if (!zero) thp_advise(moved, need);
+        if (!zero) os_advise_thp(moved, need);
         hk_segment_set_owner(seg, 0);
         if (os_move(seg, have, moved)) {
             hk_segment_set_owner(moved, HK_OWNER_NONE);
@@ -246,12 +246,11 @@ static void *huge_alloc(heap_t *h, size_t size, size_t align, int zero) {
         huge_account((int64_t)need);
         atomic_fetch_add_explicit(&hk_counters.huge_count, 1, memory_order_relaxed);
         huge_header_init(seg, need, off);
-        if (!zero) thp_advise(seg, need); /* calloc: see cache_fit */
+        if (!zero) os_advise_thp(seg, need); /* calloc: see cache_fit */
         hk_harden_huge_mapped(seg, need);
         hk_segment_set_owner(seg, HK_OWNER_NONE);
     }
     seg->kind = SEG_HUGE;
-    seg->huge_asked = size;
     return (uint8_t *)seg + off;
 }
 
@@ -323,7 +322,6 @@ void huge_free(segment_t *seg, void *p) {
 #ifdef HAKMEM_BUILD_STATS
     hk_heap_tls->st_free[LARGE_CLASS + 1]++; /* the freeing thread's: huge blocks have no owner */
 #endif
-    thp_observe(p, seg->huge_asked);
     size_t limit = (size_t)hk_opt.large_cache_mb << 20;
     segment_t *expired;
     pthread_mutex_lock(&huge_lock_m);
@@ -352,7 +350,6 @@ void *huge_resize(segment_t *seg, size_t size) {
     size_t off = seg->huge_off, have = seg->map_size;
     if (size > PTRDIFF_MAX - off - SEG_SIZE) return NULL;
     size_t need = huge_need(off, size);
-    seg->huge_asked = size;
     if (need <= have) {
         if (need < have) {
             os_unmap((uint8_t *)seg + need, have - need);
@@ -368,7 +365,7 @@ void *huge_resize(segment_t *seg, size_t size) {
     if (!os_grow_in_place(seg, have, need)) {
         segment_t *moved = seg_os_map(need, SEG_SIZE, 0);
         if (!moved) return NULL;
-        thp_advise(moved, need);
+        os_advise_thp(moved, need);
         if (!os_move(seg, have, moved)) {
             os_unmap(moved, need);
             return NULL;

@@ -50,8 +50,7 @@ static const struct {
      .meaning = "1: a background thread returns free memory while the program is idle"},
     {.name = "HAKMEM_THP", .value = &hk_opt.thp, .min = 0, .max = 1,
      .meaning = "1: huge blocks that malloc and realloc map ask for transparent huge pages "
-                "while the huge blocks freed before had most of their pages written (never "
-                "calloc's); 0: never"},
+                "(not calloc's); 0: never"},
     /* clang-format on */
 };
 #define OPTION_COUNT (sizeof table / sizeof table[0])

@@ -96,11 +96,12 @@ void os_unmap(void *p, size_t size) {
         hk_message("munmap(%p, %zu) failed (errno %d)", p, size, errno);
 }
 
-/* Ask for transparent huge pages on [p, p+size) (MADV_HUGEPAGE; when: src/thp.c), only with
- * HAKMEM_THP=1. The kernel backs each 2 MiB-aligned 2 MiB of it with one page at the first
- * touch where the system's setting allows it and a free huge page is at hand (or, with
- * `defrag` at its Debian default, can be made by compaction): one fault instead of 512, and
- * one TLB entry. A kernel built without them fails the call, which changes nothing. */
+/* Ask for transparent huge pages on [p, p+size) (MADV_HUGEPAGE), only with HAKMEM_THP=1 (off
+ * by default: docs/architecture.md, "Transparent huge pages"). The kernel backs each 2 MiB-
+ * aligned 2 MiB of it with one page at the first touch where the system's setting allows it
+ * and a free huge page is at hand (or, with `defrag` at its Debian default, can be made by
+ * compaction): one fault instead of 512, and one TLB entry. A kernel built without them
+ * fails the call, which changes nothing. */
 void os_advise_thp(void *p, size_t size) {
     if (hk_opt.thp) (void)madvise(p, size, MADV_HUGEPAGE);
 }

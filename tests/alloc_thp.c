@@ -1,12 +1,11 @@
-/* alloc_thp: with HAKMEM_THP=1, huge blocks ask for transparent huge pages while the program
- * writes its huge blocks in full, and not after it has freed ones it touched only in part;
- * calloc's never do, nor any by default (HAKMEM_THP unset or 0). Read from the kernel's own word on each block's mapping: the
- * THPeligible line of /proc/self/smaps, which in the `madvise` mode of
- * /sys/kernel/mm/transparent_hugepage/enabled is 1 only for advised memory. Whether a huge
- * page then backs it depends on the free memory of the moment, so that is printed, not
- * checked. Each phase frees 32 blocks of its kind in a row, as hakmem samples one huge free
- * in 32. Skipped where the kernel offers no huge pages (`never`, no such file, no
- * THPeligible line) or the process has them turned off (prctl). */
+/* alloc_thp: with HAKMEM_THP=1, every huge block that malloc and realloc map asks for
+ * transparent huge pages, calloc's never; by default (HAKMEM_THP unset or 0) none does. Read
+ * from the kernel's own word on each block's mapping: the THPeligible line of
+ * /proc/self/smaps, which in the `madvise` mode of /sys/kernel/mm/transparent_hugepage/enabled
+ * is 1 only for advised memory. Whether a huge page then backs it depends on the free memory
+ * of the moment, so that is printed, not checked. Skipped where the kernel offers no huge
+ * pages (`never`, no such file, no THPeligible line) or the process has them turned off
+ * (prctl). */
 #include <sys/prctl.h>
 
 #include "alloc_test.h"
@@ -68,21 +67,6 @@ static long expect_eligible(const char *what, void *p, int want) {
     return huge_kb;
 }
 
-/* 32 huge blocks of 4 MiB, each touched in full (dense) or at its first byte, freed. The
- * sample reads what is resident, so they start from an empty cache, whose mappings would
- * hold the pages of earlier blocks. */
-static void free_many(int dense) {
-    hkt_trim();
-    for (int i = 0; i < 32; i++) {
-        unsigned char *b = malloc(4 * MiB);
-        REQUIRE(b, "malloc(4 MiB)");
-        if (dense) touch(b, 4 * MiB, 9);
-        else b[0] = 9;
-        free(b);
-    }
-    hkt_trim(); /* no cached mapping: the next block is a fresh one */
-}
-
 int main(void) {
     hkt_init(NAME);
     char mode[16];
@@ -96,25 +80,19 @@ int main(void) {
     const char *opt = getenv("HAKMEM_THP");
     int advised = opt && strcmp(opt, "1") == 0;
     size_t n = 32 * MiB;
-    unsigned char *first = malloc(n); /* before any huge free: not advised */
-    REQUIRE(first, "malloc(32 MiB)");
+    unsigned char *m = malloc(n);
+    REQUIRE(m, "malloc(32 MiB)");
     {
         int eligible;
         long huge_kb;
-        if (smaps_of(first, &eligible, &huge_kb) != 0) {
+        if (smaps_of(m, &eligible, &huge_kb) != 0) {
             printf("%s/%s: no THPeligible in /proc/self/smaps, skipped\n", NAME, HKT_BUILD);
-            free(first);
+            free(m);
             return hkt_finish(NAME);
         }
     }
-    expect_eligible("malloc(32 MiB) first", first, always);
-    free(first);
-
-    free_many(1);
-    unsigned char *m = malloc(n);
-    REQUIRE(m, "malloc(32 MiB)");
     touch(m, n, 1);
-    expect_eligible("malloc(32 MiB) after dense blocks", m, always || advised);
+    expect_eligible("malloc(32 MiB)", m, always || advised);
 
     unsigned char *c = calloc(1, n); /* m is live: a fresh mapping, not m's */
     REQUIRE(c, "calloc(32 MiB)");
@@ -130,11 +108,5 @@ int main(void) {
     expect_eligible("realloc(96 MiB)", r + 2 * n, always || advised);
     free(r);
     free(c);
-
-    free_many(0);
-    unsigned char *s = malloc(n);
-    REQUIRE(s, "malloc(32 MiB)");
-    expect_eligible("malloc(32 MiB) after sparse blocks", s, always);
-    free(s);
     return hkt_finish(NAME);
 }

@@ -27,8 +27,7 @@ t alloc_huge_rss/preload env HAKMEM_PURGE_DELAY_MS=60000 LD_PRELOAD="$HK_LIB" \
 t alloc_huge_rss/hk env HAKMEM_PURGE_DELAY_MS=60000 build/tests/alloc_huge_rss.hk
 
 # No huge block asks for transparent huge pages by default; with HAKMEM_THP=1 malloc's and
-# realloc's do while the program writes its huge blocks in full, calloc's never (skipped where
-# the kernel offers none).
+# realloc's do, calloc's never (skipped where the kernel offers none).
 t alloc_thp/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_thp
 t alloc_thp/preload-on env HAKMEM_THP=1 LD_PRELOAD="$HK_LIB" build/tests/alloc_thp
 t alloc_thp/hk-on env HAKMEM_THP=1 build/tests/alloc_thp.hk
