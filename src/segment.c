@@ -179,6 +179,9 @@ static uint64_t run_starts(uint64_t mask, size_t k) {
     return x;
 }
 
+/* Bits 0, align, 2 * align, ... (align a power of two up to 32). */
+static uint64_t align_starts(size_t align) { return ~0ull / ((1ull << align) - 1); }
+
 /* Index of the first run of `k` set bits in `mask` starting at a multiple of `align` (a
  * power of two up to 32), or -1. */
 static int find_run(uint64_t mask, size_t k, size_t align) {
@@ -188,7 +191,7 @@ static int find_run(uint64_t mask, size_t k, size_t align) {
             if (((mask >> i) & run) == run) return (int)i;
         return -1;
     }
-    uint64_t x = run_starts(mask, k) & ~0ull / ((1ull << align) - 1); /* 0, align, ... */
+    uint64_t x = run_starts(mask, k) & align_starts(align);
     return x ? __builtin_ctzll(x) : -1;
 }
 
@@ -197,7 +200,7 @@ static int find_run(uint64_t mask, size_t k, size_t align) {
 static int find_run_touching(uint64_t mask, uint64_t touch, size_t k, size_t align) {
     uint64_t near = touch; /* bits i with a bit of touch in [i, i+k) */
     for (size_t len = 1; len < k; len *= 2) near |= near >> (len < k - len ? len : k - len);
-    uint64_t x = run_starts(mask, k) & near & ~0ull / ((1ull << align) - 1);
+    uint64_t x = run_starts(mask, k) & near & align_starts(align);
     return x ? __builtin_ctzll(x) : -1;
 }
 
@@ -479,6 +482,25 @@ static void seg_adopt(heap_t *h, segment_t *seg) {
     seg_list_push(&h->segments, seg);
 }
 
+/* A run of k free slices of h's segments (at `align` where there is one) that holds resident
+ * slices of the kind a page of class cls reuses (resident_kind) next to clean ones: its index,
+ * its segment in *where; -1 if none. */
+static int find_reusing_run(heap_t *h, size_t k, size_t cls, size_t align, int fills,
+                            segment_t **where) {
+    for (size_t a = align;; a = 1) {
+        for (segment_t *seg = h->segments; seg; seg = seg->next) {
+            uint64_t reuse = resident_kind(seg, cls, 0, fills);
+            uint64_t usable = seg->free_mask & (reuse | ~seg->dirty_mask);
+            int i = reuse ? find_run_touching(usable, reuse, k, a) : -1;
+            if (i >= 0) {
+                *where = seg;
+                return i;
+            }
+        }
+        if (a == 1) return -1;
+    }
+}
+
 static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t align, int fills) {
     int dirty = 0;
     for (int spares = 1;; spares = 0) {
@@ -509,16 +531,7 @@ static page_t *seg_page_alloc_locked(heap_t *h, size_t k, size_t cls, size_t ali
      * that holds resident slices it may reuse next to clean ones is taken first, so that
      * those are not among the purged (a buffer a little bigger than the one freed before it,
      * where it lay, had all of that one's pages purged and faulted in again). */
-    int i = -1;
-    for (size_t a = align; dirty; a = 1) {
-        for (seg = h->segments; seg && i < 0; seg = seg->next) {
-            uint64_t reuse = resident_kind(seg, cls, 0, fills);
-            uint64_t usable = seg->free_mask & (reuse | ~seg->dirty_mask);
-            if (reuse) i = find_run_touching(usable, reuse, k, a);
-            if (i >= 0) break;
-        }
-        if (i >= 0 || a == 1) break;
-    }
+    int i = dirty ? find_reusing_run(h, k, cls, align, fills, &seg) : -1;
     int64_t grow = (int64_t)(k * SLICE_SIZE);
     if (i >= 0) /* its resident slices are not growth */
         grow -= (int64_t)SLICE_SIZE *
