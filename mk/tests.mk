@@ -4,7 +4,7 @@
 #   build/tsan/alloc_X       hk_ API + allocator sources (all but src/override.c) under TSan
 # -fno-builtin keeps gcc from folding calls it thinks it understands (calloc'd memory read as 0,
 # malloc/free pairs removed), which would hide exactly what the tests look at.
-ALLOC_TESTS      := conformance stress crossthread churn fork large hover medium_turns double_free free_race libc idle handoff tiers purge realloc links orphan huge_rss oversize workloads last_thread append align_limits aslimit window spread thp
+ALLOC_TESTS      := conformance stress crossthread churn fork large hover medium_turns double_free free_race libc idle handoff tiers purge realloc links orphan huge_rss oversize workloads last_thread append align_limits aslimit window spread thp purger_start
 ALLOC_TSAN_TESTS := crossthread churn handoff orphan
 ALLOC_TEST_CFLAGS := -std=c11 -O1 -g -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Iinclude -fno-builtin
 ALLOC_TEST_HDRS  := tests/alloc_test.h include/hakmem.h

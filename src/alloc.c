@@ -82,6 +82,7 @@ HK_NOINLINE void *hk_malloc_generic(size_t size, heap_t *h) {
     void *p;
     if (size <= MEDIUM_MAX) p = alloc_from_class(h, hk_size_class(size));
     else p = large_alloc(h, size, 0, 0);
+    purger_poll();
     if (p) return p;
 oom:
     errno = ENOMEM;
@@ -104,6 +105,7 @@ HK_API void *hk_calloc(size_t count, size_t size) {
     }
     heap_t *h = heap_get();
     void *p = h ? large_alloc(h, total, 0, 1) : NULL;
+    purger_poll();
     if (!p) errno = ENOMEM;
     return p;
 }
@@ -125,6 +127,7 @@ void *hk_alloc_aligned_raw(size_t align, size_t size) {
     size_t cls = size_class_aligned(size, align);
     p = cls < CLASS_COUNT ? alloc_aligned_from_class(h, cls, align)
                           : large_alloc(h, size, align, 0);
+    purger_poll();
     if (p) return p;
 oom:
     errno = ENOMEM;

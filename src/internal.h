@@ -612,6 +612,15 @@ void huge_unlock(void);
 
 /* ---- purger.c ---- */
 void purger_notify(void);
+void purger_start_pending(void);
+extern _Atomic int hk_purger_pending;
+/* Called where an allocator call has finished with the heap (no hakmem lock held, no list
+ * half walked): start the purger if purger_notify asked for it. pthread_create allocates
+ * (the thread's DTV, an attribute extension), and an allocation made from inside a heap
+ * operation would change the lists that operation is walking. */
+static inline void purger_poll(void) {
+    if (unlikely(atomic_load_explicit(&hk_purger_pending, memory_order_relaxed))) purger_start_pending();
+}
 void purger_thread_exit(void);
 void purger_fork_prepare(void);
 void purger_fork_parent(void);

@@ -339,6 +339,7 @@ void huge_free(segment_t *seg, void *p) {
     unmap_list(expired);
     if (seg) huge_unmap(seg);
     else purger_notify(); /* cached: make sure it is unmapped in time */
+    purger_poll();
 }
 
 /* realloc of a live huge block to `size` bytes (still huge) without copying: the mapping

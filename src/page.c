@@ -532,6 +532,7 @@ void page_free_slow(heap_t *h, page_t *pg) {
         list_remove(&h->full[LARGE_CLASS], pg);
         pg->in_full = 0;
         page_retire(h, pg);
+        purger_poll();
         return;
     }
     if (pg->in_full) { /* the owner frees this full page waited for have come */
@@ -546,6 +547,7 @@ void page_free_slow(heap_t *h, page_t *pg) {
     } else if (pg->used == 0) {
         h->empty_current |= 1ull << cls;
     }
+    purger_poll();
 }
 
 /* Take over a page of a reclaimed segment: sort it into this heap's queue or full list.

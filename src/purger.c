@@ -2,7 +2,8 @@
  * OS once the purge delay has passed even when the program makes no allocator call (idle or
  * blocked threads' heaps, cached segments and huge blocks), and sleeps on a futex when nothing
  * free is resident. It never keeps a process alive that the program's threads have all left.
- * Never allocates; never started while a hakmem lock is held. */
+ * Never allocates. Started at a purger_poll, where the starting thread's allocator call is
+ * done with its heap: pthread_create allocates on the thread that calls it. */
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -28,6 +29,7 @@ static _Atomic int state;
 static _Atomic uint32_t wake_seq; /* the futex word: bumped to wake an idle purger */
 static _Atomic int idle;          /* the purger sleeps until woken (nothing free is resident) */
 static _Atomic int exits;         /* a thread exited since the purger last looked */
+_Atomic int hk_purger_pending;    /* the thread is wanted: the next purger_poll starts it */
 /* Held for a whole pass, so fork never catches the purger inside one (holding heap locks). */
 static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -133,8 +135,9 @@ static void purger_start(void) {
     atomic_store(&state, ok ? RUNNING : FAILED); /* failed: purging stays on allocator calls */
 }
 
-/* Called after free memory became retained (a dirty slice, a cached segment or huge block),
- * with no hakmem lock held: wake the purger if it sleeps, start it the first time. */
+/* Called after free memory became retained (a dirty slice, a cached segment or huge block):
+ * wake the purger if it sleeps; the first time, ask the next purger_poll to start it. Its
+ * callers may be inside a walk of a heap's lists, or hold heaps_lock (seg_abandon_all). */
 void purger_notify(void) {
     int s = atomic_load_explicit(&state, memory_order_relaxed);
     if (likely(s == RUNNING)) {
@@ -147,6 +150,14 @@ void purger_notify(void) {
     }
     if (s != OFF || !hk_opt.background) return;
     if (atomic_load_explicit(&hk_counters.mapped_peak, memory_order_relaxed) < START_MAPPED) return;
+    atomic_store_explicit(&hk_purger_pending, 1, memory_order_relaxed);
+}
+
+/* purger_poll found the thread wanted. Of threads that poll at once, purger_start's state
+ * change lets one start it; the allocations pthread_create makes poll again and find it
+ * taken. */
+void purger_start_pending(void) {
+    atomic_store_explicit(&hk_purger_pending, 0, memory_order_relaxed);
     purger_start();
 }
 
@@ -159,6 +170,7 @@ void purger_fork_parent(void) { pthread_mutex_unlock(&pass_lock); }
  * does not wake it at every exit (a futex wake and a purge pass each). */
 void purger_thread_exit(void) {
     purger_notify(); /* the orphan falls due after the purge delay; may start the purger */
+    purger_poll();
     if (atomic_load(&state) != RUNNING || heap_threads_live()) return;
     atomic_store(&exits, 1);
     atomic_fetch_add(&wake_seq, 1);

@@ -21,6 +21,7 @@ static int run_resize(heap_t *h, page_t *pg, size_t size) {
     hk_page_set_block_size(pg, k * SLICE_SIZE);
     hk_page_publish(pg);
     if (size > pg->run_written) pg->run_written = (uint32_t)size;
+    purger_poll(); /* the slices it gave back may want the purger */
     return 1;
 }
 
@@ -32,6 +33,7 @@ static void *realloc_target(heap_t *h, size_t old, size_t size) {
         size_t want = old + old / 2 > size ? old + old / 2 : size;
         if (want > LARGE_MAX) want = LARGE_MAX;
         void *q = large_alloc(h, want, 0, 0);
+        purger_poll();
         if (q) { /* it holds `size` bytes for now: what its slices' reuse may count on */
             hk_page_of((segment_t *)((uintptr_t)q & ~SEG_MASK), q)->run_written = (uint32_t)size;
             return q;

@@ -96,6 +96,11 @@ t alloc_workloads/preload-nocache env "${hk_nocache[@]}" LD_PRELOAD="$HK_LIB" \
 t_slow alloc_workloads/preload-long env LD_PRELOAD="$HK_LIB" build/tests/alloc_workloads \
     --threads 32 --scale 4
 
+# The background purger's first start, in fresh processes whose threads hand batches of
+# mixed sizes to each other: a start from inside a heap operation corrupted the heap.
+t alloc_purger_start/preload env LD_PRELOAD="$HK_LIB" build/tests/alloc_purger_start
+t alloc_purger_start/hk build/tests/alloc_purger_start.hk
+
 # A different seed each run widens coverage over time; the seed is in the log for replay.
 t alloc_stress/preload-seed env LD_PRELOAD="$HK_LIB" build/tests/alloc_stress \
     --seed "$(( (RANDOM << 15) | RANDOM ))" --iters 1000000
