@@ -169,8 +169,8 @@ void purger_fork_parent(void) { pthread_mutex_unlock(&pass_lock); }
  * with a heap live, the last of them to exit wakes it: a program whose threads come and go
  * does not wake it at every exit (a futex wake and a purge pass each). */
 void purger_thread_exit(void) {
-    purger_notify(); /* the orphan falls due after the purge delay; may start the purger */
-    purger_poll();
+    purger_notify(); /* the orphan falls due after the purge delay */
+    purger_poll();   /* the heap is handed off: the purger may start here */
     if (atomic_load(&state) != RUNNING || heap_threads_live()) return;
     atomic_store(&exits, 1);
     atomic_fetch_add(&wake_seq, 1);

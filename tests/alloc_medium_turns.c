@@ -52,10 +52,10 @@ static void round_once(void) {
 int main(void) {
     hkt_init(NAME);
     /* The background purger starts the first time memory is retained after 8 MiB were
-     * mapped, and its start allocates a block that lives on (the thread's DTV, about 300
-     * bytes). Here it starts now, on a huge block's free, before the rounds: one long-lived
+     * mapped, and its start allocates a block that lives on (the thread's DTV: 288 bytes
+     * here). Here it starts now, on a huge block's free, before the rounds: one long-lived
      * small block allocated between a round's medium frees and its small blocks makes every
-     * later round fault (50-140 k faults over the 400; architecture.md, "Emptied medium
+     * later round fault (49-137 k faults over the 400; architecture.md, "Emptied medium
      * pages kept for classes in use"), a weakness this test does not cover. */
     free(malloc(16u << 20));
     double t0 = hkt_now();
